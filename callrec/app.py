@@ -1,0 +1,37 @@
+"""The core Flask application both the web UI and the controller build on (database, mail, migrations)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .config import flask_config, load_config
+from .extensions import mail, migrate
+from .models import db, install_listeners
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_core_app(name: str = "callrec", test_config: dict | None = None) -> Flask:
+    """Create a Flask app with the database, mail and migrations wired; no blueprints."""
+    app = Flask(name)
+    environ = dict(os.environ)
+    config = load_config(environ)
+    app.config.from_mapping(flask_config(config))
+    if test_config:
+        app.config.update(test_config)
+        if "SQLALCHEMY_DATABASE_URI" in test_config:
+            app.config["CALLREC"]["CALLREC_DATABASE_URL"] = test_config["SQLALCHEMY_DATABASE_URI"]
+    _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
+    install_listeners()
+    db.init_app(app)
+    mail.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    return app
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,314 @@
+"""Database models shared by the controller and the web UI (Flask-SQLAlchemy, DESIGN §2)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text,
+                        UniqueConstraint, event, update)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import policy as pure
+
+# Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(db.TypeDecorator):
+    """Store naive UTC, hand out aware UTC: SQLite forgets time zones, PostgreSQL does not."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class RecordingConfigColumns:
+    """The seven call-recording flags, as columns on Product and Account."""
+
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    auto_record_outgoing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    auto_record_incoming: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    auto_record_redirected: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    manual_control: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    announcement: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    email_delivery: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+    def recording_config(self) -> pure.RecordingConfig:
+        return pure.RecordingConfig(**{name: bool(getattr(self, name)) for name in pure.CONFIG_FLAGS})
+
+
+class Settings(db.Model):
+    """The one row of global settings (id = 1)."""
+
+    __tablename__ = "settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    records_delivery_enabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    record_start_code: Mapped[str] = mapped_column(String(8), default="*44", nullable=False)
+    record_stop_code: Mapped[str] = mapped_column(String(8), default="*45", nullable=False)
+    voicemail_numbers: Mapped[str] = mapped_column(String(500), default="*98,vmain,4000", nullable=False)
+    record_format: Mapped[str] = mapped_column(String(8), default="wav", nullable=False)
+    record_stereo: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    record_sample_rate: Mapped[int] = mapped_column(Integer, default=8000, nullable=False)
+    min_recording_seconds: Mapped[float] = mapped_column(Float, default=1.0, nullable=False)
+    retention_days: Mapped[int] = mapped_column(Integer, default=90, nullable=False)
+    dtmf_timeout_ms: Mapped[int] = mapped_column(Integer, default=3000, nullable=False)
+    mail_sender: Mapped[str] = mapped_column(String(254), default="", nullable=False)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", nullable=False)
+    attachment_max_bytes: Mapped[int] = mapped_column(Integer, default=10 * 1024 * 1024, nullable=False)
+    max_delivery_attempts: Mapped[int] = mapped_column(Integer, default=8, nullable=False)
+
+    def voicemail_number_list(self) -> list[str]:
+        return [n for n in (self.voicemail_numbers or "").split(",") if n]
+
+    def facts(self) -> pure.SettingsFacts:
+        return pure.SettingsFacts(
+            records_delivery_enabled=self.records_delivery_enabled,
+            default_codes=pure.CodePair(self.record_start_code, self.record_stop_code),
+        )
+
+
+class PolicyRevision(db.Model):
+    """A counter bumped in the same transaction as any policy change; the controller polls it."""
+
+    __tablename__ = "policy_revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+class CustomerClass(db.Model):
+    __tablename__ = "customer_class"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    notify_new_call_recording: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class DialingRule(db.Model):
+    __tablename__ = "dialing_rule"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    record_start_code: Mapped[str] = mapped_column(String(8), nullable=False)
+    record_stop_code: Mapped[str] = mapped_column(String(8), nullable=False)
+
+    def facts(self) -> pure.DialingRuleFacts:
+        return pure.DialingRuleFacts(self.name, pure.CodePair(self.record_start_code, self.record_stop_code))
+
+
+class Customer(db.Model):
+    __tablename__ = "customer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    customer_class_id: Mapped[int] = mapped_column(ForeignKey("customer_class.id"), nullable=False)
+    dialing_rule_id: Mapped[int | None] = mapped_column(ForeignKey("dialing_rule.id"), nullable=True)
+    customer_class: Mapped[CustomerClass] = relationship(lazy="joined")
+    dialing_rule: Mapped[DialingRule | None] = relationship(lazy="joined")
+
+
+class Product(RecordingConfigColumns, db.Model):
+    __tablename__ = "product"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+
+
+class Account(RecordingConfigColumns, db.Model):
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(120), default="", nullable=False)
+    email: Mapped[str] = mapped_column(String(254), default="", nullable=False)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), nullable=False)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), nullable=False)
+    dialing_rule_id: Mapped[int | None] = mapped_column(ForeignKey("dialing_rule.id"), nullable=True)
+    override: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    product: Mapped[Product] = relationship(lazy="joined")
+    dialing_rule: Mapped[DialingRule | None] = relationship(lazy="joined")
+
+    def effective_policy(self, settings: Settings) -> pure.EffectivePolicy:
+        """Translate the rows into plain values and resolve them (the rules live in callrec.policy)."""
+        customer = self.customer
+        return pure.resolve_policy(
+            account=pure.AccountFacts(self.number, self.email or "", self.override, self.recording_config(), self.id),
+            product=pure.ProductFacts(self.product.name, self.product.recording_config()),
+            customer=pure.CustomerFacts(
+                customer.name,
+                customer.customer_class.name,
+                customer.customer_class.notify_new_call_recording,
+                customer.dialing_rule.facts() if customer.dialing_rule else None,
+            ),
+            settings=settings.facts(),
+            account_rule=self.dialing_rule.facts() if self.dialing_rule else None,
+        )
+
+
+class Recording(db.Model):
+    """One file per call and account (a stop then a start continues the same file)."""
+
+    __tablename__ = "recording"
+    __table_args__ = (UniqueConstraint("call_uuid", "account_id", name="uq_recording_call_account"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_uuid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    leg_uuid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True,
+                                                   index=True)
+    account_number: Mapped[str] = mapped_column(String(64), nullable=False)
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)  # outgoing / incoming / redirected
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)  # auto / manual / phone
+    caller: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    callee: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    file_path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # recording → completed | too_short | missing | failed
+    status: Mapped[str] = mapped_column(String(16), default="recording", nullable=False, index=True)
+    status_detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    account: Mapped[Account | None] = relationship(lazy="joined")
+    delivery: Mapped["Delivery | None"] = relationship(back_populates="recording", uselist=False,
+                                                      cascade="all, delete-orphan")
+
+
+class Delivery(db.Model):
+    """The outbox row for one recording's email: pending / sending / sent / failed / skipped."""
+
+    __tablename__ = "delivery"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recording.id", ondelete="CASCADE"), unique=True,
+                                              nullable=False)
+    recipient: Mapped[str] = mapped_column(String(254), default="", nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_error: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, nullable=True, index=True)
+    lease_owner: Mapped[str] = mapped_column(String(128), default="", nullable=False)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message_id: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recording: Mapped[Recording] = relationship(back_populates="delivery")
+    attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(
+        back_populates="delivery", cascade="all, delete-orphan", order_by="DeliveryAttempt.id")
+
+
+class DeliveryAttempt(db.Model):
+    """Every attempt's outcome is kept, so an admin can see why a mail did not go out."""
+
+    __tablename__ = "delivery_attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # sent / retry / failed
+    error: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
+
+
+class AdminUser(db.Model):
+    __tablename__ = "admin_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    # Flask-Login's user protocol
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(db.Model):
+    """A bearer token; only its SHA-256 is stored (tokens are 256-bit random, so a fast hash suffices)."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, name: str) -> tuple["ApiToken", str]:
+        token = "crt_" + secrets.token_urlsafe(32)
+        return cls(name=name, token_hash=cls.hash(token)), token
+
+
+class ControllerStatus(db.Model):
+    """The controller's heartbeat, one row per node, for the dashboard."""
+
+    __tablename__ = "controller_status"
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    connected: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    core_uuid: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
+
+
+POLICY_TABLES = (Settings, CustomerClass, DialingRule, Customer, Product, Account)
+
+
+def _bump_policy_revision(session: Session, flush_context, instances) -> None:
+    """Any change to a policy-affecting row bumps the revision in the same transaction."""
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, POLICY_TABLES) for obj in touched):
+        session.execute(update(PolicyRevision).values(revision=PolicyRevision.revision + 1))
+
+
+def install_listeners() -> None:
+    """Register the ORM event hooks once (called from the app factory, never at import)."""
+    if not event.contains(Session, "before_flush", _bump_policy_revision):
+        event.listen(Session, "before_flush", _bump_policy_revision)
+
+
+def ensure_singletons() -> Settings:
+    """Create the settings and revision rows if missing; return the settings."""
+    settings = db.session.get(Settings, 1)
+    if settings is None:
+        settings = Settings(id=1)
+        db.session.add(settings)
+    if db.session.get(PolicyRevision, 1) is None:
+        db.session.add(PolicyRevision(id=1, revision=0))
+    db.session.commit()
+    return settings
+
+
+def get_settings() -> Settings:
+    return db.session.get(Settings, 1) or ensure_singletons()

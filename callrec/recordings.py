@@ -1,0 +1,87 @@
+"""Queries and views of Recording rows shared by the API and the web UI."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Select, select
+
+from .models import Recording
+
+DIRECTIONS = ("outgoing", "incoming", "redirected")
+STATUSES = ("recording", "completed", "too_short", "missing", "failed")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def recording_query(args) -> Select:
+    """Build the filtered, newest-first recordings query from request-style args (ValueError if bad)."""
+    query = select(Recording).order_by(Recording.started_at.desc(), Recording.id.desc())
+    if args.get("account_id"):
+        if not str(args["account_id"]).isdigit():
+            raise ValueError("account_id must be a number")
+        query = query.where(Recording.account_id == int(args["account_id"]))
+    if args.get("direction"):
+        if args["direction"] not in DIRECTIONS:
+            raise ValueError("direction must be one of " + ", ".join(DIRECTIONS))
+        query = query.where(Recording.direction == args["direction"])
+    if args.get("status"):
+        if args["status"] not in STATUSES:
+            raise ValueError("status must be one of " + ", ".join(STATUSES))
+        query = query.where(Recording.status == args["status"])
+    if args.get("since"):
+        query = query.where(Recording.started_at >= _parse_time(args["since"]))
+    if args.get("until"):
+        query = query.where(Recording.started_at <= _parse_time(args["until"]))
+    if args.get("call_uuid"):
+        query = query.where(Recording.call_uuid == args["call_uuid"])
+    return query
+
+
+def recording_to_dict(rec: Recording) -> dict:
+    delivery = rec.delivery
+    return {
+        "id": rec.id,
+        "call_uuid": rec.call_uuid,
+        "leg_uuid": rec.leg_uuid,
+        "account_id": rec.account_id,
+        "account_number": rec.account_number,
+        "direction": rec.direction,
+        "trigger": rec.trigger,
+        "caller": rec.caller,
+        "callee": rec.callee,
+        "started_at": rec.started_at.isoformat() if rec.started_at else None,
+        "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
+        "duration_seconds": rec.duration_seconds,
+        "size_bytes": rec.size_bytes,
+        "sha256": rec.sha256,
+        "status": rec.status,
+        "status_detail": rec.status_detail,
+        "delivery": None if delivery is None else {
+            "status": delivery.status,
+            "recipient": delivery.recipient,
+            "reason": delivery.reason,
+            "attempts": delivery.attempts,
+            "last_error": delivery.last_error,
+            "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
+        },
+    }
+
+
+def safe_recording_path(rec: Recording, recordings_dir: str) -> str | None:
+    """The recording's file if it exists inside the recordings directory, else None (no path traversal)."""
+    root = Path(recordings_dir).resolve()
+    try:
+        path = Path(rec.file_path).resolve()
+    except (OSError, RuntimeError):
+        return None
+    if root != path and root not in path.parents:
+        return None
+    return str(path) if path.is_file() else None

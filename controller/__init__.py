@@ -1,0 +1,1 @@
+"""The Event Socket controller: records calls by each account's effective policy."""

@@ -1,0 +1,27 @@
+"""callrec's admin web UI and REST API: `flask --app webui run`, or `webui:create_app()` under gunicorn."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create and configure an instance of the web UI."""
+    from callrec.app import create_core_app
+
+    from . import api, auth, cli, views
+    from .extensions import csrf, login_manager
+
+    app = create_core_app("webui", test_config)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
+    views.register(app)
+    cli.init_app(app)
+    return app

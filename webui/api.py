@@ -1,0 +1,171 @@
+"""REST API under /api/v1 (DESIGN §4): JSON, bearer tokens, typed errors."""
+from __future__ import annotations
+
+import hmac
+import os
+from datetime import datetime, timezone
+from functools import wraps
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, g, jsonify, request, send_file
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from callrec import services
+from callrec.errors import CallrecError, NotFound, ValidationFailed
+from callrec.models import (Account, ApiToken, Customer, CustomerClass, DialingRule, Product, Recording, db,
+                            get_settings, utcnow)
+from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+RESOURCES = {
+    "customer-classes": CustomerClass,
+    "dialing-rules": DialingRule,
+    "customers": Customer,
+    "products": Product,
+    "accounts": Account,
+}
+
+
+@bp.errorhandler(CallrecError)
+def _domain_error(exc: CallrecError):
+    return jsonify(exc.to_dict()), exc.status_code
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return jsonify({"error": exc.description, "error_id": exc.name.lower().replace(" ", "-"), "fields": {}}), exc.code
+
+
+@bp.before_request
+def _authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("A bearer token is required.")
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token.strip())))
+    # compare_digest keeps the comparison constant-time even though the lookup already matched the hash
+    if row is None or not hmac.compare_digest(row.token_hash, ApiToken.hash(token.strip())):
+        return _unauthorized("The bearer token is not valid.")
+    g.api_token = row
+
+
+def _unauthorized(message: str):
+    response = jsonify({"error": message, "error_id": "unauthorized", "fields": {}})
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="callrec"'
+    return response
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    return data
+
+
+def _model(resource: str):
+    model = RESOURCES.get(resource)
+    if model is None:
+        abort(404, "No such resource.")
+    return model
+
+
+def _page_args() -> tuple[int, int]:
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+        per_page = min(500, max(1, int(request.args.get("per_page", 100))))
+    except ValueError:
+        raise ValidationFailed("page and per_page must be whole numbers.",
+                               {"page": "Must be a whole number."}) from None
+    return page, per_page
+
+
+@bp.get("/<resource>")
+def list_objects(resource: str):
+    model = _model(resource)
+    page, per_page = _page_args()
+    query = select(model).order_by(model.id)
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return jsonify({"items": [services.to_dict(o) for o in result.items], "total": result.total,
+                    "page": page, "per_page": per_page})
+
+
+@bp.post("/<resource>")
+def create_object(resource: str):
+    obj = services.create(_model(resource), _json_body())
+    return jsonify(services.to_dict(obj)), 201
+
+
+@bp.get("/<resource>/<int:object_id>")
+def get_object(resource: str, object_id: int):
+    return jsonify(services.to_dict(services.get(_model(resource), object_id)))
+
+
+@bp.patch("/<resource>/<int:object_id>")
+def update_object(resource: str, object_id: int):
+    obj = services.get(_model(resource), object_id)
+    return jsonify(services.to_dict(services.update(obj, _json_body())))
+
+
+@bp.delete("/<resource>/<int:object_id>")
+def delete_object(resource: str, object_id: int):
+    services.delete(services.get(_model(resource), object_id))
+    return "", 204
+
+
+@bp.get("/accounts/<int:object_id>/effective-policy")
+def effective_policy(object_id: int):
+    account = services.get(Account, object_id)
+    return jsonify(account.effective_policy(get_settings()).to_dict())
+
+
+@bp.get("/settings")
+def get_settings_view():
+    return jsonify(services.to_dict(get_settings()))
+
+
+@bp.patch("/settings")
+def patch_settings():
+    return jsonify(services.to_dict(services.update_settings(_json_body())))
+
+
+@bp.get("/recordings")
+def list_recordings():
+    page, per_page = _page_args()
+    try:
+        query = recording_query(request.args)
+    except ValueError as exc:
+        raise ValidationFailed("Invalid filter.", {"filter": str(exc)}) from None
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return jsonify({"items": [recording_to_dict(r) for r in result.items], "total": result.total,
+                    "page": page, "per_page": per_page})
+
+
+@bp.get("/recordings/<int:object_id>")
+def get_recording(object_id: int):
+    return jsonify(recording_to_dict(services.get(Recording, object_id)))
+
+
+@bp.get("/recordings/<int:object_id>/audio")
+def recording_audio(object_id: int):
+    recording = services.get(Recording, object_id)
+    path = safe_recording_path(recording, current_app.config["RECORDINGS_DIR"])
+    if path is None:
+        raise NotFound("The recording file is not available.")
+    return send_file(path, mimetype="audio/wav", conditional=True, download_name=Path(path).name)
+
+
+@bp.delete("/recordings/<int:object_id>")
+def delete_recording(object_id: int):
+    recording = services.get(Recording, object_id)
+    path = safe_recording_path(recording, current_app.config["RECORDINGS_DIR"])
+    db.session.delete(recording)
+    db.session.commit()
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return "", 204

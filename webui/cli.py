@@ -1,0 +1,66 @@
+"""Command-line tools: `flask --app webui create-admin|create-token|seed-demo` (db commands come from Flask-Migrate)."""
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from callrec.models import AdminUser, ApiToken, db, ensure_singletons
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(create_token)
+    app.cli.add_command(seed_demo)
+
+
+@click.command("create-admin")
+@click.argument("name")
+@click.option("--generate", is_flag=True, help="Generate a password instead of asking for one.")
+@click.option("--if-none", is_flag=True, help="Do nothing when an admin user already exists.")
+def create_admin(name: str, generate: bool, if_none: bool) -> None:
+    """Create an admin user NAME; asks for a password, or generates one (printed once)."""
+    if if_none and db.session.scalar(select(func.count()).select_from(AdminUser)):
+        click.echo("An admin user exists already; nothing to do.")
+        return
+    if db.session.scalar(select(AdminUser).where(AdminUser.username == name)) is not None:
+        raise click.ClickException(f"An admin user named {name!r} exists already.")
+    if not generate and sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        generated = False
+    else:
+        password, generated = secrets.token_urlsafe(12), True
+    if len(password) < 8:
+        raise click.ClickException("The password must have at least 8 characters.")
+    user = AdminUser(username=name)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created admin user {name!r}.")
+    if generated:
+        click.echo(f"One-time password for {name}: {password}")
+        click.echo("It is shown only now; log in at /login and keep it safe.")
+
+
+@click.command("create-token")
+@click.argument("name")
+def create_token(name: str) -> None:
+    """Create an API token NAME and print it (the last line of the output; only its hash is stored)."""
+    row, token = ApiToken.issue(name)
+    db.session.add(row)
+    db.session.commit()
+    click.echo(f"Created API token {name!r}; use it as 'Authorization: Bearer <token>'. It is shown only once:")
+    click.echo(token)
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo customers, products and accounts (idempotent)."""
+    from callrec.demo import seed
+
+    ensure_singletons()
+    created = seed()
+    click.echo(f"Demo data ready ({created} objects created).")
