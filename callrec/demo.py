@@ -20,11 +20,11 @@ CUSTOMERS = {
 }
 
 
-def _get_or_create(model, name_field: str, name: str, **values):
-    obj = db.session.scalar(select(model).where(getattr(model, name_field) == name))
+def _get_or_create(model, name_field: str, key: str, **values):
+    obj = db.session.scalar(select(model).where(getattr(model, name_field) == key))
     if obj is not None:
         return obj, 0
-    obj = model(**{name_field: name}, **values)
+    obj = model(**{name_field: key}, **values)
     db.session.add(obj)
     db.session.flush()
     return obj, 1

@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from callrec.models import AdminUser, ApiToken, db, ensure_singletons
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("name")
 @click.option("--generate", is_flag=True, help="Generate a password instead of asking for one.")
 @click.option("--if-none", is_flag=True, help="Do nothing when an admin user already exists.")
@@ -46,6 +48,7 @@ def create_admin(name: str, generate: bool, if_none: bool) -> None:
 
 
 @click.command("create-token")
+@with_appcontext
 @click.argument("name")
 def create_token(name: str) -> None:
     """Create an API token NAME and print it (the last line of the output; only its hash is stored)."""
@@ -57,6 +60,7 @@ def create_token(name: str) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Create the demo customers, products and accounts (idempotent)."""
     from callrec.demo import seed
