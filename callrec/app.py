@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import event
 
 from .config import flask_config, load_config
 from .extensions import mail, migrate
@@ -23,12 +24,28 @@ def create_core_app(name: str = "callrec", test_config: dict | None = None) -> F
         app.config.update(test_config)
         if "SQLALCHEMY_DATABASE_URI" in test_config:
             app.config["CALLREC"]["CALLREC_DATABASE_URL"] = test_config["SQLALCHEMY_DATABASE_URI"]
-    _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
+        # The web UI and the controller write to one file from several processes: wait for locks.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                                                   "connect_args": {"timeout": 30}}
     install_listeners()
     db.init_app(app)
+    if url.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
     mail.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     return app
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Enforce foreign keys as PostgreSQL does; WAL lets readers and one writer work at once."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -34,6 +34,9 @@ def _migrate(url: str) -> None:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         upgrade()
+        from callrec.models import db
+
+        db.engine.dispose()  # the last connection to close checkpoints SQLite's WAL into the file we copy
 
 
 @pytest.fixture(scope="session")
