@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app webui create-admin|create-token|seed-demo` (db commands come from Flask-Migrate)."""
+"""Command-line tools: `flask --app webui create-admin|create-token|seed-demo|deliver` (db commands come from Flask-Migrate)."""
 from __future__ import annotations
 
 import secrets
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(create_token)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(deliver)
 
 
 @click.command("create-admin")
@@ -68,3 +69,19 @@ def seed_demo() -> None:
     ensure_singletons()
     created = seed()
     click.echo(f"Demo data ready ({created} objects created).")
+
+
+@click.command("deliver")
+@with_appcontext
+@click.option("--limit", default=500, show_default=True, help="Send at most this many emails in this run.")
+def deliver(limit: int) -> None:
+    """Send the pending recording emails once and print a summary (for cron, when no controller runs)."""
+    from flask import current_app
+
+    from callrec.delivery import DeliveryWorker
+    from callrec.delivery.worker import default_owner
+
+    summary = DeliveryWorker(current_app._get_current_object(), owner=f"cli:{default_owner()}").run_once(limit)
+    for error in summary.errors:
+        click.echo(error)
+    click.echo(f"Delivery: {summary}.")
