@@ -8,7 +8,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Create and configure an instance of the web UI."""
     from callrec.app import create_core_app
 
-    from . import api, auth, cli, views
+    from . import api, auth, cli, download, views
     from .extensions import csrf, login_manager
 
     app = create_core_app("webui", test_config)
@@ -21,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(download.bp)  # signed links in delivery emails; public by design
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
     views.register(app)
     cli.init_app(app)
