@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import Select, select
 
-from .models import Recording
+from .models import Delivery, Recording
 
 DIRECTIONS = ("outgoing", "incoming", "redirected")
 STATUSES = ("recording", "completed", "too_short", "missing", "failed")
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
 
 
 def _parse_time(value: str) -> datetime:
@@ -42,6 +43,10 @@ def recording_query(args) -> Select:
         query = query.where(Recording.started_at <= _parse_time(args["until"]))
     if args.get("call_uuid"):
         query = query.where(Recording.call_uuid == args["call_uuid"])
+    if args.get("delivery_status"):
+        if args["delivery_status"] not in DELIVERY_STATUSES:
+            raise ValueError("delivery_status must be one of " + ", ".join(DELIVERY_STATUSES))
+        query = query.where(Recording.delivery.has(Delivery.status == args["delivery_status"]))
     return query
 
 
@@ -85,3 +90,15 @@ def safe_recording_path(rec: Recording, recordings_dir: str) -> str | None:
     if root != path and root not in path.parents:
         return None
     return str(path) if path.is_file() else None
+
+
+def delete_recording(session, rec: Recording, recordings_dir: str) -> None:
+    """Delete a recording's row (and its delivery) and then its file, if the file is inside the directory."""
+    path = safe_recording_path(rec, recordings_dir)
+    session.delete(rec)
+    session.commit()
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

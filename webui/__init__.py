@@ -13,9 +13,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app = create_core_app("webui", test_config)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None, so setdefault won't do
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    if not app.config.get("REMEMBER_COOKIE_SAMESITE"):
+        app.config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
 
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import os
-from datetime import datetime, timezone
-from functools import wraps
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, send_file
@@ -14,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
 from callrec.models import (Account, ApiToken, Customer, CustomerClass, DialingRule, Product, Recording, db,
-                            get_settings, utcnow)
+                            get_settings)
+from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -160,12 +158,5 @@ def recording_audio(object_id: int):
 @bp.delete("/recordings/<int:object_id>")
 def delete_recording(object_id: int):
     recording = services.get(Recording, object_id)
-    path = safe_recording_path(recording, current_app.config["RECORDINGS_DIR"])
-    db.session.delete(recording)
-    db.session.commit()
-    if path is not None:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    recording_files.delete_recording(db.session, recording, current_app.config["RECORDINGS_DIR"])
     return "", 204

@@ -10,17 +10,8 @@ from callrec.delivery.message import CallFacts, attachment_filename, zone
 from callrec.models import Recording, db, get_settings
 from callrec.recordings import safe_recording_path
 
+# Public by design (webui.views.PUBLIC_ENDPOINTS lists it): the link's signature is the credential.
 bp = Blueprint("download", __name__)
-ENDPOINT = "download.recording"
-
-
-@bp.record_once
-def _declare_public(state) -> None:
-    # The app's login check (webui.views) lets PUBLIC_ENDPOINTS through; this route is public by design.
-    from . import views
-
-    views.PUBLIC_ENDPOINTS.add(ENDPOINT)
-
 
 @bp.get("/download/<token>")  # callrec.delivery.links.DOWNLOAD_PATH builds these URLs
 def recording(token: str):
