@@ -1,0 +1,402 @@
+"""FakeSwitch: the emulated FreeSWITCH (registry of legs, event bus, command log, time, faults).
+
+One ``RLock`` (``switch.lock``) guards the whole model; every event is rendered and offered
+to the connections while it is held, so event order is global and an ``api`` command's reply
+can be queued before the events it causes.  Waits are ``Condition.wait_for`` with timeouts.
+"""
+import logging
+import os
+import re
+import sys
+import threading
+import time
+
+from . import actions, commands, dialplan
+from .encoding import DISCONNECT_GOODBYE, SHUTDOWN_NOTICE, api_response, command_reply, header_line
+from .events import Renderer
+from .faults import Faults
+from .model import Clock, new_uuid
+from .server import Connection, Listener
+
+log = logging.getLogger(__name__)
+
+
+class CommandRecord:
+    """A command a client sent: ``kind`` (api|bgapi|command), ``line`` (without the api/bgapi
+    word), ``at`` (time.time() of arrival), ``conn`` id, ``reply`` (output once run) and
+    ``trigger``: (event name, Event-Sequence, time sent) of the last event about the uuid
+    named in the command that this connection had been sent, or None."""
+
+    __slots__ = ("kind", "line", "at", "conn", "reply", "trigger", "index")
+
+    def __init__(self, kind, line, at, conn, trigger, index):
+        self.kind, self.line, self.at, self.conn = kind, line, at, conn
+        self.trigger, self.index, self.reply = trigger, index, None
+
+    @property
+    def latency(self):
+        """Seconds from the triggering event's write to this command's arrival."""
+        return None if self.trigger is None else self.at - self.trigger[2]
+
+    def __repr__(self):
+        return "<%s %r>" % (self.kind, self.line)
+
+
+def _gevent_hub():
+    """The gevent hub of this thread when gevent is in use un-patched, else None."""
+    if "gevent" not in sys.modules:
+        return None
+    try:
+        from gevent._hub_local import get_hub_if_exists
+        from gevent.monkey import is_module_patched
+    except ImportError:  # pragma: no cover - other gevent layouts
+        return None
+    if is_module_patched("threading"):
+        return None  # patched Conditions already wait cooperatively
+    return get_hub_if_exists()
+
+
+MID_FRAME = b"Content-Length: 812\nContent-Type: text/event-plain\n\nEvent-Name: CHANNEL_STATE\nCore-UUID: "
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class FakeSwitch:
+    """An emulated FreeSWITCH 1.10 Event Socket with a scriptable call model.
+
+    See the package docstring / docs/emulator.md for the API.
+    """
+
+    def __init__(self, password="ClueCon", host="127.0.0.1", port=0, recordings_dir=None,
+                 sounds_dir=None, hostname="fakeswitch", ipv4="127.0.0.1", domain="127.0.0.1",
+                 slow_consumer=(100000, 500), auth_timeout=25.0):
+        self.password = password
+        self.host = host
+        self._want_port = port
+        self.port = None
+        self.recordings_dir = recordings_dir
+        self.sounds_dir = sounds_dir
+        self.hostname = hostname
+        self.ipv4 = ipv4
+        self.domain = domain
+        self.slow_consumer = slow_consumer
+        self.auth_timeout = auth_timeout
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        self.clock = Clock()
+        self.renderer = Renderer(self)
+        self.faults = Faults(self)
+        self.core_uuid = new_uuid()
+        self.identity_block = ""
+        self._set_identity()
+        self.seq = 0
+        self.legs = {}
+        self.calls = []
+        self.connections = []
+        self.commands = []
+        self.events = []             # every emitted Event (bounded by keep_events)
+        self.keep_events = 20000
+        self.started_at = time.time()
+        self._listener = None
+        self._next_conn = 0
+        self.subscriptions = 0
+        self.flush_on_advance = True     # rewrite WAVs after each advance (load turns it off)
+
+    def _wait(self, pred, timeout):
+        """``cond.wait_for(pred, timeout)``.  In a thread running a gevent hub (the controller's
+        greenswitch client in the same pytest process) the blocking wait runs in gevent's
+        threadpool so the hub, and the client, keep running meanwhile."""
+        def block():
+            with self.cond:
+                return self.cond.wait_for(pred, timeout)
+        hub = _gevent_hub()
+        if hub is not None:
+            return hub.threadpool.apply(block)
+        return block()
+
+    def _set_identity(self):
+        self.identity_block = "".join((
+            header_line("FreeSWITCH-Hostname", self.hostname),
+            header_line("FreeSWITCH-Switchname", self.hostname),
+            header_line("FreeSWITCH-IPv4", self.ipv4),
+            header_line("FreeSWITCH-IPv6", "::1"),
+        ))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self):
+        self._listener = Listener(self, self.host, self.port or self._want_port)
+        self.port = self._listener.port
+        log.info("fakeswitch listening on %s:%d (core %s)", self.host, self.port, self.core_uuid)
+        return self
+
+    def stop(self):
+        if self._listener:
+            self._listener.close()
+            self._listener = None
+        for c in list(self.connections):
+            c.close(abrupt=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- connections ----------------------------------------------------------------------------
+    def _accept(self, sock, addr):
+        with self.lock:
+            self._next_conn += 1
+            conn = Connection(self, sock, addr, self._next_conn)
+            self.connections.append(conn)
+            self.cond.notify_all()
+        conn.start()
+
+    def _connection_closed(self, conn):
+        with self.lock:
+            if conn in self.connections:
+                self.connections.remove(conn)
+            self.cond.notify_all()
+
+    def _subscribed(self, conn):
+        with self.lock:
+            self.subscriptions += 1
+            self.cond.notify_all()
+
+    def wait_for_subscriber(self, timeout=5.0, events=("CHANNEL_ANSWER",), count=1):
+        """Block until ``count`` authenticated connections subscribed to ``events`` (any of them
+        via ALL).  Returns the connections; raises TimeoutError."""
+        def ready():
+            subs = [c for c in self.connections if c.alive and c.format is not None and
+                    ("ALL" in c.events or all(e in c.events for e in events))]
+            return subs if len(subs) >= count else None
+        subs = self._wait(ready, timeout)
+        if not subs:
+            raise TimeoutError("no ESL subscriber for %s within %.1fs" % (events, timeout))
+        return subs
+
+    def wait_for_connections(self, count, timeout=5.0):
+        """Block until exactly/at least ``count`` live client connections exist (0 = all gone)."""
+        pred = (lambda: not self.connections) if count == 0 else \
+            (lambda: len([c for c in self.connections if c.alive]) >= count)
+        if not self._wait(pred, timeout):
+            raise TimeoutError("connections: %d, wanted %d" % (len(self.connections), count))
+
+    def session_gone(self, leg):
+        """A client bound by ``myevents <uuid>`` without ``linger`` is disconnected when that
+        channel is destroyed (mod_event_socket.c l.1238-1240, 1495-1500)."""
+        for c in list(self.connections):
+            if c.myevents_uuid == leg.uuid and not c.linger:
+                c.close(DISCONNECT_GOODBYE)
+
+    # -- events -------------------------------------------------------------------------------
+    def next_seq(self):
+        self.seq += 1
+        return self.seq
+
+    def emit(self, ev):
+        """Offer a rendered event to every connection (call with ``self.lock`` held)."""
+        self.events.append(ev)
+        if len(self.events) > self.keep_events:
+            del self.events[: len(self.events) - self.keep_events]
+        for c in self.connections:
+            c.offer(ev)
+        self.cond.notify_all()
+        return ev
+
+    def fire(self, name, leg, **kw):
+        """Render and emit a channel event of ``leg`` (see Renderer.channel_event)."""
+        with self.lock:
+            return self.emit(self.renderer.channel_event(name, leg, self.next_seq(), **kw))
+
+    def fire_plain(self, name, headers=(), body=None, subclass=None, origin=None):
+        with self.lock:
+            return self.emit(self.renderer.plain_event(name, self.next_seq(), headers, body, subclass, origin))
+
+    def heartbeat(self):
+        up = int(time.time() - self.started_at)
+        return self.fire_plain("HEARTBEAT", [
+            ("Event-Info", "System Ready"),
+            ("Up-Time", "0 years, 0 days, 0 hours, %d minutes, %d seconds, 0 milliseconds, 0 microseconds"
+             % (up // 60, up % 60)),
+            ("FreeSWITCH-Version", "1.10.12-release~64bit"), ("Uptime-msec", up * 1000),
+            ("Session-Count", len(self.legs)), ("Max-Sessions", 1000), ("Session-Per-Sec", 30),
+            ("Session-Per-Sec-Last", 0), ("Session-Per-Sec-Max", 1), ("Session-Per-Sec-FiveMin", 0),
+            ("Session-Since-Startup", len(self.legs)), ("Session-Peak-Max", len(self.legs)),
+            ("Session-Peak-FiveMin", 0), ("Idle-CPU", "99.000000")])
+
+    def wait_for_event(self, name, timeout=5.0, uuid=None, since=0, pred=None):
+        """Wait until an event named ``name`` (and of ``uuid``) was emitted; returns it."""
+        def find():
+            for ev in self.events[since:] if since >= 0 else self.events:
+                if ev.name == name and (uuid is None or ev.uuid == uuid) and (pred is None or pred(ev)):
+                    return ev
+            return None
+        ev = self._wait(find, timeout)
+        if ev is None:
+            raise TimeoutError("no %s event within %.1fs" % (name, timeout))
+        return ev
+
+    # -- commands ----------------------------------------------------------------------------
+    def _record_command(self, conn, kind, line):
+        with self.lock:
+            trigger = None
+            m = _UUID_RE.search(line)
+            if m:
+                trigger = conn.last_sent.get(m.group(0))
+            rec = CommandRecord(kind, line, time.time(), conn.id, trigger, len(self.commands))
+            self.commands.append(rec)
+            self.cond.notify_all()
+            return rec
+
+    def wait_for_command(self, pattern, timeout=5.0, kind=("api", "bgapi"), since=0):
+        """Wait for a received command whose line matches regex ``pattern``; returns the
+        CommandRecord.  ``since`` = index into ``self.commands`` to start from (use
+        ``len(fs.commands)`` before an action to ignore earlier ones)."""
+        rx = re.compile(pattern)
+        kinds = (kind,) if isinstance(kind, str) else kind
+
+        def find():
+            for rec in self.commands[since:]:
+                if rec.kind in kinds and rx.search(rec.line):
+                    return rec
+            return None
+        rec = self._wait(find, timeout)
+        if rec is None:
+            raise TimeoutError("no command matching %r within %.1fs; got %r" % (pattern, timeout, self.commands))
+        return rec
+
+    def commands_matching(self, pattern, kind=("api", "bgapi")):
+        rx = re.compile(pattern)
+        kinds = (kind,) if isinstance(kind, str) else kind
+        with self.lock:
+            return [r for r in self.commands if r.kind in kinds and rx.search(r.line)]
+
+    def _run_api(self, conn, line, hdrs):
+        rec = self._record_command(conn, "api", line)
+        conn.hold()                       # events caused by the command go after the reply
+        try:
+            self.faults.before_reply(conn, rec)
+            if not conn.alive:
+                return
+            with self.lock:
+                out = self.faults.override(rec)
+                if out is None:
+                    out = commands.execute(self, line, conn)
+                rec.reply = out
+                conn.send(api_response(out))
+        finally:
+            conn.release()
+
+    def _run_bgapi(self, conn, line, hdrs):
+        rec = self._record_command(conn, "bgapi", line)
+        job = hdrs.get("Job-UUID") or new_uuid()
+        conn.hold()
+        try:
+            with self.lock:
+                conn.send(command_reply("+OK Job-UUID: %s" % job, [("Job-UUID", job)]))
+        finally:
+            conn.release()
+        self.faults.before_reply(conn, rec)
+        with self.lock:
+            out = self.faults.override(rec)
+            if out is None:
+                out = commands.execute(self, line, conn)
+            rec.reply = out
+            cmd, _, arg = line.partition(" ")
+            hs = [("Job-UUID", job), ("Job-Command", cmd)]
+            if arg:
+                hs.append(("Job-Command-Arg", arg))
+            self.fire_plain("BACKGROUND_JOB", hs, body=out)
+
+    # -- time and media ------------------------------------------------------------------------
+    def advance(self, seconds):
+        """Advance virtual time: feed recordings, finish playbacks, hit recording limits."""
+        actions.advance(self, seconds)
+
+    # -- faults (see faults.py) ------------------------------------------------------------------
+    def drop_connections(self, notice=None, mid_frame=False):
+        """Close every client connection: abruptly (EOF, like a crash), after ``notice``
+        (e.g. encoding.SHUTDOWN_NOTICE), or ``mid_frame``: after the queued frames and the first
+        half of one more event frame (the crash hit while writing)."""
+        with self.lock:
+            conns = list(self.connections)
+        for c in conns:
+            if mid_frame:
+                c.send(MID_FRAME)
+                c.close()
+            else:
+                c.close(notice=notice, abrupt=notice is None)
+
+    def restart(self, keep_calls=False, notice=SHUTDOWN_NOTICE, down=False):
+        """Emulate a FreeSWITCH restart: clients disconnected, new Core-UUID; calls are gone
+        (their recordings closed) unless ``keep_calls``.  ``down=True`` leaves the port closed
+        until :meth:`start` is called again."""
+        self.drop_connections(notice)
+        try:
+            self.wait_for_connections(0, timeout=2)
+        except TimeoutError:   # a client that does not read never lets the notice out
+            for c in list(self.connections):
+                c.close(abrupt=True)
+        if self._listener:
+            self._listener.close()
+            self._listener = None
+        with self.lock:
+            self.core_uuid = new_uuid()
+            self.seq = 0
+            self.started_at = time.time()
+            if not keep_calls:
+                for leg in list(self.legs.values()):
+                    for r in leg.recordings.values():
+                        r.flush()
+                    leg.recordings.clear()
+                    leg.alive = False
+                self.legs.clear()
+                self.calls = []
+        if not down:
+            self.start()
+
+    def delay_replies(self, seconds, pattern=".", count=1):
+        """Delay the reply of the next ``count`` api/bgapi commands matching ``pattern``; no events
+        flow on that connection meanwhile (FreeSWITCH runs api in the listener thread)."""
+        self.faults.add_delay(pattern, seconds, count)
+
+    def fail_next_command(self, pattern=".", reply=None, count=1):
+        """Answer the next ``count`` matching commands with ``reply`` (default: FreeSWITCH's
+        error for that command) instead of running them."""
+        self.faults.add_failure(pattern, reply, count)
+
+    def drop_on_command(self, pattern, notice=None):
+        """Close the connection when a matching api/bgapi arrives, before replying."""
+        self.faults.add_drop(pattern, notice)
+
+    def send_raw(self, data, conn=None):
+        """Queue raw bytes (e.g. a malformed frame) to one or all connections."""
+        for c in ([conn] if conn else list(self.connections)):
+            c.send(data)
+
+    def fragment_frames(self, size=1):
+        """Write every frame in ``size``-byte pieces (0 turns it off)."""
+        self.faults.fragment = size
+
+    # -- scenarios ---------------------------------------------------------------------------
+    def leg(self, uuid):
+        return self.legs[uuid]
+
+    def call_user_to_user(self, caller="1000", callee="1001", **kw):
+        """-> Call; kw: cid_name, codec, callee_codec, dialed (alias transferred to callee)."""
+        return dialplan.user_to_user(self, caller, callee, **kw)
+
+    def call_user_to_external(self, caller="1000", number="15551234567", **kw):
+        return dialplan.user_to_external(self, caller, number, **kw)
+
+    def call_external_to_user(self, number="15551234567", callee="1001", **kw):
+        return dialplan.external_to_user(self, number, callee, **kw)
+
+    def voicemail_check(self, user="1000", dialed="*98", **kw):
+        return dialplan.voicemail_check(self, user, dialed, **kw)
+
+    def load(self, calls, cps, **kw):
+        from .load import run_load
+        return run_load(self, calls, cps, **kw)
+
+    def announcement_path(self, name="callrec/call-recording-started.wav"):
+        return os.path.join(self.sounds_dir or "", name)
