@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
+import signal
 
-import greenswitch
+import gevent
 
 from callrec.config import load_config
 
@@ -15,23 +15,20 @@ logger = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller", description=__doc__)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ... (default CALLREC_LOG_LEVEL)")
+    parser.add_argument("--no-delivery", action="store_true", help="do not run the email delivery worker")
     args = parser.parse_args(argv)
     config = load_config()
     logging.basicConfig(level=(args.log_level or config["CALLREC_LOG_LEVEL"]).upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host, port = config["CALLREC_ESL_HOST"], config["CALLREC_ESL_PORT"]
-    delay = 1.0
-    while True:
-        logger.info("waiting for FreeSWITCH at %s:%s", host, port)
-        esl = greenswitch.InboundESL(host=host, port=port, password=config["CALLREC_ESL_PASSWORD"])
-        try:
-            esl.connect()
-        except Exception as exc:  # noqa: BLE001 - any failure to connect means: retry later
-            logger.warning("cannot connect to FreeSWITCH at %s:%s (%s); retrying in %.0f s", host, port, exc, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
-            continue
-        logger.info("connected to FreeSWITCH at %s:%s", host, port)
-        while esl.connected:
-            time.sleep(1)
-        delay = 1.0
+    from .builder import build_controller
+
+    controller = build_controller(config, run_delivery=not args.no_delivery)
+
+    def shutdown():
+        logger.info("stopping")
+        gevent.spawn(controller.stop)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(sig, shutdown)
+    controller.run_forever()
+    return 0

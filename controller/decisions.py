@@ -1,0 +1,318 @@
+"""Recording decisions as data (DESIGN §3): event + leg state + policy -> [Decision]; render -> API commands.
+
+Pure: no gevent, greenswitch, Flask, SQLAlchemy or sockets (tests/unit/test_controller_purity.py checks it).
+The shell applies a decision to the tracker right away (so a second event can never start a second recording)
+and sends its commands in order, each only after the previous one succeeded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Protocol
+from urllib.parse import quote
+
+from callrec.policy import CodePair, EffectivePolicy
+
+from .facts import INCOMING, OUTGOING, REDIRECTED
+from .tracker import LegState, OwnRecording, Tracker
+
+AUTO, MANUAL, PHONE = "auto", "manual", "phone"
+ANNOUNCEMENT = "callrec/call-recording-started.wav"
+
+PolicyLookup = Callable[[str], "EffectivePolicy | None"]
+
+
+class SettingsView(Protocol):
+    voicemail_numbers: tuple[str, ...]
+    dtmf_timeout_ms: int
+    record_stereo: bool
+    record_sample_rate: int
+    record_format: str
+    min_recording_seconds: float
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """The settings the decisions need, as plain values (a snapshot of the Settings row)."""
+
+    voicemail_numbers: tuple[str, ...] = ("*98", "vmain", "4000")
+    dtmf_timeout_ms: int = 3000
+    record_stereo: bool = True
+    record_sample_rate: int = 8000
+    record_format: str = "wav"
+    min_recording_seconds: float = 1.0
+
+
+# ------------------------------------------------------------------------------------------ decisions
+@dataclass(frozen=True)
+class StartRecording:
+    leg_uuid: str
+    call_key: str
+    account: str
+    direction: str
+    trigger: str
+    path: str
+    announce: bool
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    leg_uuid: str
+    account: str
+    path: str
+
+
+@dataclass(frozen=True)
+class AdoptRecording:
+    """The phone's own Record key started a recording: keep it as a manual recording of the account."""
+
+    leg_uuid: str
+    call_key: str
+    account: str
+    direction: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RefuseRecording:
+    """The phone's own Record key started a recording the account may not make: stop it, disable the key."""
+
+    leg_uuid: str
+    account: str | None
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finalise:
+    leg_uuid: str
+    call_key: str
+    account: str
+    path: str
+
+
+Decision = StartRecording | StopRecording | AdoptRecording | RefuseRecording | Finalise
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str
+    required: bool = True  # a failed required command cancels the rest of its decision
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    sounds_dir: str
+    limit_seconds: int = 0
+    stereo: bool = True
+    sample_rate: int = 8000
+
+
+# --------------------------------------------------------------------------------------------- paths
+def _safe(value: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "+-_." else "_" for ch in value) or "_"
+
+
+def recording_path(root: str, call_key: str, account: str, created_us: int, ext: str = "wav") -> str:
+    """`<root>/YYYY/MM/DD/<call-uuid>_<account>.<ext>`, dated by the leg's creation (stable across restarts)."""
+    when = datetime.fromtimestamp(created_us / 1e6, timezone.utc) if created_us else datetime.now(timezone.utc)
+    return f"{root.rstrip('/')}/{when:%Y/%m/%d}/{_safe(call_key)}_{_safe(account)}.{_safe(ext)}"
+
+
+# --------------------------------------------------------------------------------------------- voicemail
+def is_voicemail_leg(leg: LegState, voicemail_numbers: tuple[str, ...]) -> bool:
+    """A leg that calls voicemail retrieval, runs the voicemail application, or is the voicemail loopback."""
+    if leg.destination and leg.destination in voicemail_numbers:
+        return True
+    if leg.current_application == "voicemail":
+        return True
+    name = leg.channel_name
+    if name.startswith("loopback/") and "voicemail" in name:
+        return True
+    data = leg.current_application_data
+    return leg.current_application == "bridge" and "loopback/app=voicemail" in data
+
+
+# ---------------------------------------------------------------------------------------------- DTMF
+def feed_digit(buffer: str, last_us: int, digit: str, now_us: int, timeout_ms: int,
+               codes: CodePair) -> tuple[str, str | None]:
+    """Add one DTMF digit; return (new buffer, 'start' | 'stop' | None).
+
+    Digits further apart than the inter-digit timeout start a new code; a matched code empties the buffer.
+    """
+    if last_us and now_us and now_us - last_us > timeout_ms * 1000:
+        buffer = ""
+    longest = max(len(codes.start), len(codes.stop))
+    buffer = (buffer + digit)[-longest:]
+    for action, code in sorted((("start", codes.start), ("stop", codes.stop)), key=lambda x: -len(x[1])):
+        if code and buffer.endswith(code):
+            return "", action
+    return buffer, None
+
+
+# ------------------------------------------------------------------------------------------ deciders
+def _start(tracker: Tracker, leg: LegState, account: str, direction: str, trigger: str, announce: bool,
+           root: str, ext: str, key_candidates: list[str]) -> StartRecording:
+    existing = leg.recordings.get(account)
+    if existing is not None:  # stop then start: continue the same file
+        existing.active, existing.stopped_by_user = True, False
+        return StartRecording(leg.uuid, existing.call_key, account, existing.direction, existing.trigger,
+                              existing.path, announce, resume=True)
+    key = tracker.claim_key(key_candidates, account, leg.uuid)
+    path = recording_path(root, key, account, leg.created_us, ext)
+    leg.recordings[account] = OwnRecording(account, key, path, direction, trigger, active=True)
+    return StartRecording(leg.uuid, key, account, direction, trigger, path, announce)
+
+
+def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: PolicyLookup,
+                  settings: RecordingSettings, root: str) -> list[Decision]:
+    """A CHANNEL_BRIDGE joined legs a and b: auto-record each account's own leg, and redirected calls."""
+    a.bridge_to(b.uuid)
+    b.bridge_to(a.uuid)
+    vm = settings.voicemail_numbers
+    if is_voicemail_leg(a, vm) or is_voicemail_leg(b, vm):
+        a.voicemail = b.voicemail = True
+        return []
+    decisions: list[Decision] = []
+    for leg in (a, b):
+        if leg.account is None or leg.account_direction is None or leg.voicemail:
+            continue
+        if leg.account in leg.recordings:  # re-bridge, hold, transfer: one recording per leg and account
+            continue
+        policy = policy_for(leg.account)
+        if policy is None or not policy.auto_record(leg.account_direction):
+            continue
+        decisions.append(_start(tracker, leg, leg.account, leg.account_direction, AUTO, policy.announcement,
+                                root, settings.record_format, [leg.call_uuid or leg.uuid]))
+    redirector = find_redirector(tracker, a, b)
+    if redirector and redirector not in (a.account, b.account) and redirector not in a.redirects_done:
+        a.redirects_done.add(redirector)
+        policy = policy_for(redirector)
+        if policy is not None and policy.auto_record_redirected and redirector not in a.recordings:
+            decisions.append(_start(tracker, a, redirector, REDIRECTED, AUTO, policy.announcement, root,
+                                    settings.record_format, [b.uuid, a.uuid]))
+    return decisions
+
+
+def find_redirector(tracker: Tracker, a: LegState, b: LegState) -> str | None:
+    """The account that redirected this bridge here, if any (None for an unknown party).
+
+    In order: what the dialplan declared (`callrec_redirected_by`, a forward's Diversion on the leg it
+    originated); the transferor named by `originator` on an attended transfer's final leg; a former bridge
+    partner of either leg that is no longer in the call (blind transfer by REFER or `uuid_transfer`).
+    """
+    for leg in (a, b):
+        if leg.redirected_by:
+            return leg.redirected_by
+    for leg in (a, b):
+        if leg.att_xfer_success and leg.originator and leg.originator not in (a.uuid, b.uuid):
+            gone = tracker.get(leg.originator)
+            if gone is not None and gone.account:
+                return gone.account
+    for leg in (a, b):
+        for prev_uuid in reversed(leg.previous_partners):
+            if prev_uuid in (a.uuid, b.uuid):
+                continue
+            prev = tracker.get(prev_uuid)
+            # a former partner counts only when FreeSWITCH marked a transfer: a caller who simply goes on to
+            # another bridge after the first party hung up was not redirected by anyone
+            if (prev is not None and prev.account and not prev.voicemail
+                    and (leg.transfer_marker or prev.transfer_marker)):
+                return prev.account
+    return None
+
+
+def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy: EffectivePolicy | None,
+                settings: RecordingSettings, root: str) -> list[Decision]:
+    """A digit pressed on the account's own leg: its start/stop code controls its own recording only."""
+    if leg.account is None or policy is None or leg.voicemail:
+        return []
+    leg.dtmf_buffer, action = feed_digit(leg.dtmf_buffer, leg.dtmf_last_us, digit, now_us,
+                                         settings.dtmf_timeout_ms, policy.codes)
+    leg.dtmf_last_us = now_us
+    if action is None or not policy.manual_control:
+        return []
+    account = leg.account
+    if action == "start":
+        if leg.active_recording(account):
+            return []
+        return [_start(tracker, leg, account, leg.account_direction or OUTGOING, MANUAL, policy.announcement,
+                       root, settings.record_format, [leg.call_uuid or leg.uuid])]
+    rec = leg.active_recording(account)
+    if rec is None:
+        return []
+    rec.active, rec.stopped_by_user = False, True
+    return [StopRecording(leg.uuid, account, rec.path)]
+
+
+def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_key: bool,
+                             policy: EffectivePolicy | None, root_owned: bool) -> list[Decision]:
+    """A RECORD_START we did not ask for. The phone's Record key: adopt it or refuse it by policy."""
+    if path in leg.foreign:
+        return []
+    if not phone_key and (leg.voicemail or leg.current_application in ("voicemail", "record")
+                          or leg.is_loopback or root_owned):
+        leg.foreign[path] = "ignored"  # voicemail's own message recording and the like: not ours
+        return []
+    if leg.account is None:
+        leg.foreign[path] = "ignored"
+        return []
+    if policy is None or not policy.manual_control:
+        leg.foreign[path] = "refused"
+        return [RefuseRecording(leg.uuid, leg.account, path,
+                                f"account {leg.account} has no manual recording control")]
+    if leg.account in leg.recordings:
+        leg.foreign[path] = "ignored"  # already one file for this call and account: ours
+        return []
+    key = tracker.claim_key([leg.call_uuid or leg.uuid], leg.account, leg.uuid)
+    leg.recordings[leg.account] = OwnRecording(leg.account, key, path, leg.account_direction or INCOMING,
+                                               PHONE, active=True, confirmed=True)
+    leg.foreign[path] = "adopted"
+    return [AdoptRecording(leg.uuid, key, leg.account, leg.account_direction or INCOMING, path)]
+
+
+def decide_hangup(leg: LegState) -> list[Decision]:
+    """The leg is gone: finalise every recording it made (ours and adopted ones).
+
+    Starts still in flight are included: the sender runs a leg's decisions in order and finalises only what
+    FreeSWITCH accepted.
+    """
+    for rec in leg.recordings.values():
+        rec.active = False
+    return [Finalise(leg.uuid, rec.call_key, rec.account, rec.path) for rec in leg.recordings.values()]
+
+
+# ------------------------------------------------------------------------------------------ rendering
+def recording_vars(decision: StartRecording, ctx: RenderContext) -> str:
+    values = {
+        "RECORD_STEREO": "true" if ctx.stereo else "false",
+        "RECORD_APPEND": "true",
+        "record_sample_rate": str(ctx.sample_rate),
+        "callrec_account": decision.account,
+        "callrec_call": decision.call_key,
+        "callrec_trigger": decision.trigger,
+    }
+    # FreeSWITCH URL-decodes the {..} block before splitting it: encode every value.
+    return "{" + ",".join(f"{k}={quote(v, safe='')}" for k, v in values.items()) + "}"
+
+
+def render_command(decision: Decision, ctx: RenderContext) -> list[Command]:
+    """The API commands (without the `api ` prefix) that carry out a decision, in order."""
+    if isinstance(decision, StartRecording):
+        commands = [Command(f"uuid_record {decision.leg_uuid} start {decision.path} {ctx.limit_seconds} "
+                            f"{recording_vars(decision, ctx)}")]
+        if decision.announce:
+            announcement = f"{ctx.sounds_dir.rstrip('/')}/{ANNOUNCEMENT}"
+            commands.append(Command(f"uuid_broadcast {decision.leg_uuid} {announcement} both", required=False))
+        return commands
+    if isinstance(decision, StopRecording):
+        return [Command(f"uuid_record {decision.leg_uuid} stop {decision.path}")]
+    if isinstance(decision, RefuseRecording):
+        return [Command(f"uuid_setvar {decision.leg_uuid} sip_disable_recording true", required=False),
+                Command(f"uuid_record {decision.leg_uuid} stop {decision.path}", required=False)]
+    return []
+
+
+def reply_ok(reply: str) -> bool:
+    return reply.startswith("+OK")

@@ -1,0 +1,324 @@
+"""The I/O shell around the pure decisions: event handlers (one class per concern) and the command sender.
+
+Each handler does: parse the event into facts, update the tracker, look the policy up in the cache, decide,
+hand the decisions to the `CommandSender`. The sender runs the commands of one leg in order in a greenlet of
+that leg, so the event loop never waits for FreeSWITCH; database writes go to the `WriteQueue` thread.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from dataclasses import replace
+
+import gevent
+
+from .decisions import (AdoptRecording, Decision, Finalise, RefuseRecording, RenderContext, StartRecording,
+                        StopRecording, decide_bridge, decide_dtmf, decide_foreign_recording, decide_hangup,
+                        is_voicemail_leg, recording_path, render_command, reply_ok)
+from .esl import EslClient, EslError, EslEvent
+from .facts import event_time_us, leg_facts, record_facts
+from .policies import PolicyCache
+from .store import RecordingRow, Store, WriteQueue
+from .tracker import LegState, Tracker
+
+logger = logging.getLogger(__name__)
+
+
+class CommandSender:
+    """Carries out decisions: per leg, in order, each command after the previous one succeeded."""
+
+    def __init__(self, esl: EslClient, tracker: Tracker, policies: PolicyCache, writes: WriteQueue,
+                 render: RenderContext, recordings_dir: str, metrics=None):
+        self.esl, self.tracker, self.policies, self.writes = esl, tracker, policies, writes
+        self.render = render
+        self.recordings_dir = recordings_dir
+        self.metrics = metrics
+        self._queues: dict[str, collections.deque[Decision]] = {}
+        self.started: list[StartRecording] = []  # for tests and the log; bounded below
+
+    def apply(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            queue = self._queues.get(decision.leg_uuid)
+            if queue is None:
+                queue = self._queues[decision.leg_uuid] = collections.deque([decision])
+                gevent.spawn(self._drain, decision.leg_uuid, queue)
+                # let the new greenlet send its first command before the next event is handled
+                self.esl.request_yield()
+            else:
+                queue.append(decision)
+
+    def idle(self) -> bool:
+        return not self._queues
+
+    def _drain(self, leg_uuid: str, queue: collections.deque) -> None:
+        try:
+            while queue:
+                decision = queue[0]
+                try:
+                    self._execute(decision)
+                except Exception:  # noqa: BLE001 - one bad decision must not block the leg's queue
+                    logger.exception("call leg %s: %r failed", leg_uuid, decision)
+                queue.popleft()
+        finally:
+            self._queues.pop(leg_uuid, None)
+
+    def _api(self, leg_uuid: str, command: str) -> tuple[bool, str]:
+        try:
+            reply = self.esl.api(command)
+        except EslError as exc:
+            return False, str(exc)
+        return reply_ok(reply), reply.strip()
+
+    def _execute(self, decision: Decision) -> None:
+        leg = self.tracker.get(decision.leg_uuid)
+        if isinstance(decision, StartRecording):
+            self._start(decision, leg)
+        elif isinstance(decision, StopRecording):
+            if leg is None or leg.hung_up:
+                logger.info("call leg %s: stop code after hangup; the recording ended with the call",
+                            decision.leg_uuid)
+                return
+            (command,) = render_command(decision, self.render)
+            ok, reply = self._api(decision.leg_uuid, command.text)
+            log = logger.info if ok else logger.warning
+            log("call leg %s: recording for account %s stopped (%s)", decision.leg_uuid, decision.account, reply)
+        elif isinstance(decision, AdoptRecording):
+            logger.info("call leg %s: the phone's Record key started %s; adopted as a manual recording of "
+                        "account %s", decision.leg_uuid, decision.path, decision.account)
+            if self.metrics:
+                self.metrics.recordings_started.labels("phone").inc()
+            self.writes.submit("insert recording", Store.insert_recording,
+                               self._row(leg, decision.account, decision.call_key, decision.direction, "phone",
+                                         decision.path))
+        elif isinstance(decision, RefuseRecording):
+            logger.warning("call leg %s: refused the phone's own recording %s: %s", decision.leg_uuid,
+                           decision.path, decision.reason)
+            for command in render_command(decision, self.render):
+                ok, reply = self._api(decision.leg_uuid, command.text)
+                if not ok:
+                    logger.warning("call leg %s: %s -> %s", decision.leg_uuid, command.text, reply)
+        elif isinstance(decision, Finalise):
+            self._finalise(decision, leg)
+
+    def _start(self, decision: StartRecording, leg: LegState | None) -> None:
+        uuid = decision.leg_uuid
+        if leg is None or leg.hung_up:
+            logger.info("call leg %s: gone before its recording could start", uuid)
+            self._forget(leg, decision)
+            return
+        settings = self.policies.settings
+        ctx = replace(self.render, stereo=settings.record_stereo, sample_rate=settings.record_sample_rate)
+        commands = render_command(decision, ctx)
+        ok, reply = self._api(uuid, commands[0].text)
+        if not ok:
+            logger.error("call leg %s: cannot start recording for account %s: %s", uuid, decision.account, reply)
+            if self.metrics:
+                self.metrics.recordings_failed.inc()
+            self._forget(leg, decision)
+            return
+        rec = leg.recordings.get(decision.account)
+        if rec is not None:
+            rec.confirmed = True
+        if self.metrics:
+            self.metrics.recordings_started.labels(decision.trigger).inc()
+        logger.info("call leg %s (call %s): %s for account %s (%s) to %s", uuid, decision.call_key,
+                    "recording resumed" if decision.resume else f"{decision.trigger} recording started",
+                    decision.account, decision.direction, decision.path)
+        self.started.append(decision)
+        if len(self.started) > 1000:
+            del self.started[:500]
+        if not decision.resume:
+            self.writes.submit("insert recording", Store.insert_recording,
+                               self._row(leg, decision.account, decision.call_key, decision.direction,
+                                         decision.trigger, decision.path))
+        for command in commands[1:]:
+            ok, reply = self._api(uuid, command.text)
+            if not ok:
+                logger.warning("call leg %s: %s -> %s", uuid, command.text, reply)
+
+    def _forget(self, leg: LegState | None, decision: StartRecording) -> None:
+        if leg is None:
+            return
+        rec = leg.recordings.get(decision.account)
+        if rec is None:
+            return
+        if rec.confirmed:
+            rec.active = False  # a resume failed: the file so far stays and is finalised at hangup
+        else:
+            del leg.recordings[decision.account]
+            self.tracker.keys.pop((rec.call_key, rec.account), None)
+
+    def _row(self, leg: LegState | None, account: str, call_key: str, direction: str, trigger: str,
+             path: str) -> RecordingRow:
+        caller = leg.caller_number if leg else ""
+        callee = (leg.callee_number or leg.destination) if leg else ""
+        return RecordingRow(call_key=call_key, leg_uuid=leg.uuid if leg else "", account=account,
+                            direction=direction, trigger=trigger, path=path, caller=caller, callee=callee)
+
+    def _finalise(self, decision: Finalise, leg: LegState | None) -> None:
+        rec = leg.recordings.get(decision.account) if leg else None
+        if leg is not None and (rec is None or not rec.confirmed):
+            return  # FreeSWITCH never accepted it: there is no file and no row
+        direction = rec.direction if rec else "outgoing"
+        trigger = rec.trigger if rec else "auto"
+        row = self._row(leg, decision.account, decision.call_key, direction, trigger, decision.path)
+        target = None
+        if trigger == "phone" and not decision.path.startswith(self.recordings_dir.rstrip("/") + "/"):
+            target = recording_path(self.recordings_dir, decision.call_key, decision.account,
+                                    leg.created_us if leg else 0)
+        policy = self.policies.policy_for(decision.account)
+        min_seconds = self.policies.settings.min_recording_seconds
+        metrics = self.metrics
+
+        def finalise():
+            status = Store.finalise(row, policy, min_seconds, target)
+            if status:
+                logger.info("call leg %s (call %s): recording of account %s finalised: %s", row.leg_uuid,
+                            row.call_key, row.account, status)
+                if metrics:
+                    metrics.recordings_finalised.labels(status).inc()
+            return status
+
+        self.writes.submit("finalise recording", finalise)
+
+
+# ------------------------------------------------------------------------------------------- handlers
+class Handlers:
+    """Shared plumbing of the handler classes."""
+
+    def __init__(self, tracker: Tracker, policies: PolicyCache, sender: CommandSender, recordings_dir: str):
+        self.tracker, self.policies, self.sender = tracker, policies, sender
+        self.recordings_dir = recordings_dir
+
+
+class CallRecording(Handlers):
+    """Auto recording on bridges (outgoing, incoming, redirected, never voicemail) and finalisation."""
+
+    def __init__(self, *args, esl: EslClient, **kw):
+        super().__init__(*args, **kw)
+        self.esl = esl
+
+    def on_channel_answer(self, event: EslEvent) -> None:
+        leg = self.tracker.observe(leg_facts(event.headers))
+        if is_voicemail_leg(leg, self.policies.settings.voicemail_numbers):
+            if not leg.voicemail:
+                logger.info("call leg %s: voicemail (%s, %s): never auto-recorded", leg.uuid, leg.destination,
+                            leg.current_application)
+            leg.voicemail = True
+
+    def on_channel_bridge(self, event: EslEvent) -> None:
+        headers = event.headers
+        a_uuid = headers.get("Bridge-A-Unique-ID") or headers.get("Unique-ID", "")
+        b_uuid = headers.get("Bridge-B-Unique-ID") or headers.get("Other-Leg-Unique-ID", "")
+        facts = leg_facts(headers)
+        if facts.uuid == a_uuid:
+            self.tracker.observe(facts)
+        elif facts.uuid == b_uuid:
+            self.tracker.observe(facts)
+        if not a_uuid or not b_uuid:
+            logger.warning("call leg %s: CHANNEL_BRIDGE without both leg UUIDs", facts.uuid)
+            return
+        unknown = [u for u in (a_uuid, b_uuid) if not self.tracker.leg(u).known]
+        if unknown:
+            gevent.spawn(self._bridge_after_dump, a_uuid, b_uuid, unknown)
+        else:
+            self._bridge(a_uuid, b_uuid)
+
+    def _bridge_after_dump(self, a_uuid: str, b_uuid: str, unknown: list[str]) -> None:
+        for uuid in unknown:
+            headers = dump_channel(self.esl, uuid)
+            if headers:
+                self.tracker.observe(leg_facts(headers))
+        self._bridge(a_uuid, b_uuid)
+
+    def _bridge(self, a_uuid: str, b_uuid: str) -> None:
+        a, b = self.tracker.leg(a_uuid), self.tracker.leg(b_uuid)
+        decisions = decide_bridge(self.tracker, a, b, self.policies.policy_for, self.policies.settings,
+                                  self.recordings_dir)
+        if a.voicemail:
+            logger.info("call %s: bridged to voicemail (%s): not recorded for anyone", a_uuid, b.channel_name)
+        self.sender.apply(decisions)
+
+    def on_channel_unbridge(self, event: EslEvent) -> None:
+        headers = event.headers
+        for key in ("Bridge-A-Unique-ID", "Bridge-B-Unique-ID"):
+            uuid = headers.get(key)
+            leg = self.tracker.get(uuid) if uuid else None
+            if leg is not None:
+                leg.unbridge()
+        self.tracker.observe(leg_facts(headers))
+
+    def on_channel_hangup_complete(self, event: EslEvent) -> None:
+        self.tracker.observe(leg_facts(event.headers))
+        leg = self.tracker.hangup(event.headers.get("Unique-ID", ""), time.monotonic())
+        if leg is None:
+            return
+        self.sender.apply(decide_hangup(leg))
+
+
+class ManualControl(Handlers):
+    """The account's start/stop codes, pressed on its own leg."""
+
+    def on_dtmf(self, event: EslEvent) -> None:
+        headers = event.headers
+        uuid = headers.get("Unique-ID", "")
+        digit = headers.get("DTMF-Digit", "")
+        if not uuid or not digit:
+            return
+        leg = self.tracker.get(uuid)
+        if leg is None or leg.hung_up:
+            return
+        leg.update(leg_facts(headers))
+        policy = self.policies.policy_for(leg.account) if leg.account else None
+        now_us = event_time_us(headers) or int(time.time() * 1e6)
+        decisions = decide_dtmf(self.tracker, leg, digit, now_us, policy, self.policies.settings,
+                                self.recordings_dir)
+        if decisions:
+            logger.info("call leg %s: account %s pressed its %s code", uuid, leg.account,
+                        "start" if isinstance(decisions[0], StartRecording) else "stop")
+        self.sender.apply(decisions)
+
+
+class PhoneRecordKey(Handlers):
+    """RECORD_START we did not ask for: the phone's own Record key (or voicemail, which we leave alone)."""
+
+    def on_record_start(self, event: EslEvent) -> None:
+        facts = record_facts(event.headers)
+        if facts.ours:
+            return
+        leg = self.tracker.observe(leg_facts(event.headers))
+        policy = self.policies.policy_for(leg.account) if leg.account else None
+        root_owned = facts.path.startswith(self.recordings_dir.rstrip("/") + "/")
+        decisions = decide_foreign_recording(self.tracker, leg, facts.path, facts.phone_key, policy, root_owned)
+        if not decisions and leg.foreign.get(facts.path) == "ignored":
+            logger.debug("call leg %s: recording %s is not ours; left alone", leg.uuid, facts.path)
+        self.sender.apply(decisions)
+
+    def on_record_stop(self, event: EslEvent) -> None:
+        facts = record_facts(event.headers)
+        leg = self.tracker.get(facts.uuid)
+        if leg is None:
+            return
+        for rec in leg.recordings.values():
+            if rec.path == facts.path and rec.active and (facts.ours or rec.trigger == "phone"):
+                if rec.trigger == "phone" or facts.completion_cause.startswith("success-maxtime"):
+                    rec.active = False
+
+
+def dump_channel(esl: EslClient, uuid: str) -> dict[str, str] | None:
+    """`uuid_dump <uuid> json` as a header dict, or None if the channel is gone or FreeSWITCH is away."""
+    try:
+        reply = esl.api(f"uuid_dump {uuid} json")
+    except EslError as exc:
+        logger.warning("call leg %s: uuid_dump failed: %s", uuid, exc)
+        return None
+    if not reply.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(reply)
+    except ValueError:
+        logger.warning("call leg %s: uuid_dump returned malformed JSON", uuid)
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None

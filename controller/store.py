@@ -1,0 +1,270 @@
+"""Database access of the controller, off the event path.
+
+psycopg2 and sqlite3 block the whole gevent hub while they wait, so every database call runs in ONE real OS
+thread (gevent's ThreadPool of size 1; the controller does not monkey-patch). Greenlets wait on the result
+without blocking the hub, and the single thread keeps the writes in order (a recording's row is inserted
+before it is finalised). Writes go through `WriteQueue`: during a database outage they wait in memory and
+are retried in order with a capped backoff, so the controller keeps recording and nothing is lost unless the
+process itself dies (then the resync after a restart finalises what the database still says is recording).
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import os
+import shutil
+import wave
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import gevent
+import gevent.event
+from gevent.threadpool import ThreadPool
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from callrec import outbox
+from callrec.models import Account, ControllerStatus, PolicyRevision, Recording, Settings, db, utcnow
+from callrec.policy import EffectivePolicy
+
+from .decisions import RecordingSettings
+
+logger = logging.getLogger(__name__)
+
+DB_DOWN_ERRORS = (OperationalError, DBAPIError)
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    revision: int
+    policies: dict[str, EffectivePolicy]  # by account number
+    settings: RecordingSettings
+
+
+@dataclass(frozen=True)
+class RecordingRow:
+    """What the controller knows when it creates a Recording row."""
+
+    call_key: str
+    leg_uuid: str
+    account: str
+    direction: str
+    trigger: str
+    path: str
+    caller: str
+    callee: str
+
+
+class Store:
+    """Runs database work in the app context, in one dedicated thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self.pool = ThreadPool(1)
+
+    def call(self, fn: Callable, *args):
+        """Run fn(*args) in the database thread inside an app context; wait for it (greenlet-friendly)."""
+        ok, value = self.pool.apply(self._in_context, (fn, *args))
+        if not ok:
+            raise value
+        return value
+
+    def _in_context(self, fn, *args):
+        # Exceptions travel back as values: raised inside the pool, gevent would print them as crashes.
+        with self.app.app_context():
+            try:
+                return True, fn(*args)
+            except Exception as exc:  # noqa: BLE001 - re-raised in the calling greenlet
+                try:
+                    db.session.rollback()
+                except Exception:  # noqa: BLE001 - the connection may be gone
+                    pass
+                return False, exc
+
+    def close(self) -> None:
+        self.pool.kill()
+
+    # -- reads ------------------------------------------------------------------------------------------
+    @staticmethod
+    def read_revision() -> int:
+        row = db.session.get(PolicyRevision, 1)
+        return row.revision if row else 0
+
+    @staticmethod
+    def load_snapshot() -> PolicySnapshot:
+        revision = Store.read_revision()
+        settings_row = db.session.get(Settings, 1) or Settings(id=1)
+        # fill defaults of a transient row
+        settings = RecordingSettings(
+            voicemail_numbers=tuple(settings_row.voicemail_number_list()) if settings_row.voicemail_numbers
+            is not None else ("*98", "vmain", "4000"),
+            dtmf_timeout_ms=settings_row.dtmf_timeout_ms or 3000,
+            record_stereo=settings_row.record_stereo if settings_row.record_stereo is not None else True,
+            record_sample_rate=settings_row.record_sample_rate or 8000,
+            record_format=settings_row.record_format or "wav",
+            min_recording_seconds=settings_row.min_recording_seconds
+            if settings_row.min_recording_seconds is not None else 1.0,
+        )
+        policies = {acc.number: acc.effective_policy(settings_row)
+                    for acc in db.session.scalars(select(Account)).unique()}
+        db.session.rollback()
+        return PolicySnapshot(revision, policies, settings)
+
+    @staticmethod
+    def open_recordings() -> list[dict]:
+        rows = db.session.scalars(select(Recording).where(Recording.status == "recording")).unique()
+        return [dict(id=r.id, call_key=r.call_uuid, leg_uuid=r.leg_uuid, account=r.account_number,
+                     path=r.file_path, direction=r.direction, trigger=r.trigger) for r in rows]
+
+    # -- writes -----------------------------------------------------------------------------------------
+    @staticmethod
+    def insert_recording(row: RecordingRow) -> int:
+        """Create the Recording row (status recording), or return the existing one: one per call+account."""
+        account = db.session.scalar(select(Account).where(Account.number == row.account))
+        account_id = account.id if account else None
+        existing = db.session.scalar(select(Recording).where(Recording.call_uuid == row.call_key,
+                                                             Recording.account_number == row.account))
+        if existing is not None:
+            db.session.rollback()
+            return existing.id
+        rec = Recording(call_uuid=row.call_key, leg_uuid=row.leg_uuid, account_id=account_id,
+                        account_number=row.account, direction=row.direction, trigger=row.trigger,
+                        caller=row.caller[:255], callee=row.callee[:255], file_path=row.path,
+                        status="recording", started_at=utcnow())
+        db.session.add(rec)
+        db.session.commit()
+        return rec.id
+
+    @staticmethod
+    def finalise(row: RecordingRow, policy: EffectivePolicy | None, min_seconds: float,
+                 target: str | None = None) -> str | None:
+        """Finalise from the file and write the Delivery row in the same transaction (the outbox)."""
+        rec = db.session.scalar(select(Recording).where(Recording.call_uuid == row.call_key,
+                                                        Recording.account_number == row.account))
+        if rec is None:  # the insert never made it (e.g. database outage at the start): create it now
+            account = db.session.scalar(select(Account).where(Account.number == row.account))
+            rec = Recording(call_uuid=row.call_key, leg_uuid=row.leg_uuid,
+                            account_id=account.id if account else None, account_number=row.account,
+                            direction=row.direction, trigger=row.trigger, caller=row.caller[:255],
+                            callee=row.callee[:255], file_path=row.path, status="recording", started_at=utcnow())
+            db.session.add(rec)
+            db.session.flush()
+        if rec.status != "recording":
+            db.session.rollback()
+            return None  # already finalised: never twice, never two deliveries
+        if rec.file_path != row.path and row.path:
+            rec.file_path = row.path
+        if target:  # the phone's own file lives under FreeSWITCH's record-path: copy it into our layout
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy2(rec.file_path, target)
+                rec.file_path = target
+            except OSError as exc:
+                logger.warning("call %s: cannot copy %s into the recordings directory: %s", row.call_key,
+                               rec.file_path, exc)
+        status, detail, size, digest, duration = inspect_file(rec.file_path, min_seconds)
+        rec.status, rec.status_detail = status, detail
+        rec.size_bytes, rec.sha256, rec.duration_seconds = size, digest, duration
+        rec.ended_at = utcnow()
+        outbox.enqueue(db.session, rec, policy)
+        db.session.commit()
+        return status
+
+    @staticmethod
+    def heartbeat(node: str, connected: bool, core_uuid: str, last_event_at: datetime | None, detail: str) -> None:
+        row = db.session.get(ControllerStatus, node)
+        if row is None:
+            row = ControllerStatus(node=node)
+            db.session.add(row)
+        row.connected, row.core_uuid = connected, core_uuid or row.core_uuid or ""
+        if last_event_at is not None:
+            row.last_event_at = last_event_at
+        row.updated_at, row.detail = utcnow(), detail
+        db.session.commit()
+
+
+def inspect_file(path: str, min_seconds: float) -> tuple[str, str, int | None, str | None, float | None]:
+    """(status, detail, size, sha256, duration) of a finished recording file."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return "missing", "the recording file does not exist", None, None, None
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        with wave.open(path, "rb") as wav:
+            rate = wav.getframerate()
+            duration = wav.getnframes() / rate if rate else 0.0
+    except (OSError, EOFError, wave.Error) as exc:
+        return "failed", f"unreadable recording file: {exc}", size, digest.hexdigest(), None
+    if duration < min_seconds:
+        return ("too_short", f"{duration:.1f} s is shorter than the minimum of {min_seconds:g} s",
+                size, digest.hexdigest(), duration)
+    return "completed", "", size, digest.hexdigest(), round(duration, 3)
+
+
+class WriteQueue:
+    """Ordered database writes, retried through outages (capped backoff), off the event path."""
+
+    def __init__(self, store: Store, *, backoff_initial: float = 0.5, backoff_max: float = 10.0, metrics=None):
+        self.store = store
+        self.jobs: collections.deque[tuple[str, Callable, tuple]] = collections.deque()
+        self._wake = gevent.event.Event()
+        self.idle = gevent.event.Event()
+        self.idle.set()
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.metrics = metrics
+        self.db_ok = True
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=2)
+
+    def submit(self, label: str, fn: Callable, *args) -> None:
+        self.jobs.append((label, fn, args))
+        self.idle.clear()
+        self._wake.set()
+        if self.metrics:
+            self.metrics.db_pending.set(len(self.jobs))
+
+    def _run(self) -> None:
+        delay = self.backoff_initial
+        while True:
+            if not self.jobs:
+                self.idle.set()
+                self._wake.clear()
+                self._wake.wait()
+                continue
+            label, fn, args = self.jobs[0]
+            try:
+                self.store.call(fn, *args)
+            except DB_DOWN_ERRORS as exc:
+                if self.db_ok:
+                    logger.error("database unavailable (%s); %d write(s) wait in memory and are retried",
+                                 str(exc).splitlines()[0], len(self.jobs))
+                self.db_ok = False
+                gevent.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            except Exception:  # noqa: BLE001 - a bad job must not block the queue forever
+                logger.exception("database write %s failed; dropped", label)
+            else:
+                if not self.db_ok:
+                    logger.warning("database available again; catching up %d write(s)", len(self.jobs))
+                self.db_ok = True
+                delay = self.backoff_initial
+            self.jobs.popleft()
+            if self.metrics:
+                self.metrics.db_pending.set(len(self.jobs))
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,159 @@
+"""Per-leg state built from events (pure data: no I/O, no gevent).
+
+A leg keeps the identity it was first given: during an attended transfer FreeSWITCH rewrites the
+transferor's `dialed_user` to the consulted party, so later events must not re-identify it. Legs that hung up
+of accounts are remembered for a while (`keep_seconds`, 2 minutes): the final bridge of an attended transfer names the transferor's
+by then gone leg in `originator`, and a transferred leg's former partner tells who redirected it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .facts import LegFacts
+
+
+@dataclass
+class OwnRecording:
+    """A recording we started (or adopted) on a leg for one account: one file per call and account."""
+
+    account: str
+    call_key: str        # Recording.call_uuid
+    path: str
+    direction: str
+    trigger: str         # auto | manual | phone
+    active: bool = False  # recording right now (a stop keeps the entry, a later start appends to the file)
+    confirmed: bool = False  # FreeSWITCH accepted it at least once (the file should exist)
+    stopped_by_user: bool = False
+
+
+@dataclass
+class LegState:
+    uuid: str
+    call_uuid: str = ""
+    fs_direction: str = ""
+    channel_name: str = ""
+    account: str | None = None
+    account_direction: str | None = None
+    explicit_account: bool = False
+    destination: str = ""
+    caller_number: str = ""
+    callee_number: str = ""
+    created_us: int = 0
+    is_loopback: bool = False
+    current_application: str = ""
+    current_application_data: str = ""
+    redirected_by: str | None = None
+    originator: str | None = None
+    att_xfer_success: bool = False
+    transfer_marker: bool = False
+    known: bool = False           # we have seen its variables (an event with variable_* or a uuid_dump)
+    voicemail: bool = False
+    partner: str | None = None
+    previous_partners: list[str] = field(default_factory=list)
+    recordings: dict[str, OwnRecording] = field(default_factory=dict)  # by account number
+    foreign: dict[str, str] = field(default_factory=dict)  # path -> adopted | refused | ignored
+    redirects_done: set[str] = field(default_factory=set)   # redirecting accounts already recorded here
+    dtmf_buffer: str = ""
+    dtmf_last_us: int = 0
+    hung_up: bool = False
+    gone_at: float = 0.0
+
+    def update(self, facts: LegFacts) -> None:
+        """Merge what an event says; identity is kept once known (see the module docstring)."""
+        if facts.call_uuid:
+            self.call_uuid = facts.call_uuid
+        if facts.transfer_marker:
+            self.transfer_marker = True
+        if not facts.has_variables:
+            self.fs_direction = self.fs_direction or facts.fs_direction
+            self.channel_name = self.channel_name or facts.channel_name
+            return
+        self.known = True
+        self.fs_direction = facts.fs_direction or self.fs_direction
+        self.channel_name = facts.channel_name or self.channel_name
+        if facts.account:
+            may_replace = self.account is None or (
+                facts.explicit_account and not self.explicit_account and not self.recordings)
+            if may_replace:
+                self.account, self.account_direction = facts.account, facts.account_direction
+                self.explicit_account = facts.explicit_account
+        if not self.destination:
+            self.destination = facts.destination
+        self.caller_number = self.caller_number or facts.caller_number
+        self.callee_number = facts.callee_number or self.callee_number
+        self.created_us = self.created_us or facts.created_us
+        self.is_loopback = facts.is_loopback
+        self.current_application = facts.current_application or self.current_application
+        self.current_application_data = facts.current_application_data or self.current_application_data
+        self.redirected_by = facts.redirected_by or self.redirected_by
+        self.originator = facts.originator or self.originator
+        self.att_xfer_success = facts.att_xfer_success or self.att_xfer_success
+        self.transfer_marker = facts.transfer_marker or self.transfer_marker
+
+    def bridge_to(self, other: str) -> None:
+        if self.partner and self.partner != other and self.partner not in self.previous_partners:
+            self.previous_partners.append(self.partner)
+        self.partner = other
+
+    def unbridge(self) -> None:
+        if self.partner and self.partner not in self.previous_partners:
+            self.previous_partners.append(self.partner)
+        self.partner = None
+
+    def active_recording(self, account: str) -> OwnRecording | None:
+        rec = self.recordings.get(account)
+        return rec if rec is not None and rec.active else None
+
+
+class Tracker:
+    """Live legs by UUID, plus recently gone ones."""
+
+    def __init__(self, keep_seconds: float = 120.0):
+        self.legs: dict[str, LegState] = {}
+        self.gone: dict[str, LegState] = {}
+        self.keep_seconds = keep_seconds
+        self.keys: dict[tuple[str, str], str] = {}  # (call_key, account) -> leg uuid holding that recording
+
+    def get(self, uuid: str) -> LegState | None:
+        return self.legs.get(uuid) or self.gone.get(uuid)
+
+    def leg(self, uuid: str) -> LegState:
+        leg = self.legs.get(uuid)
+        if leg is None:
+            leg = self.gone.get(uuid)
+            if leg is None or leg.hung_up:
+                leg = LegState(uuid=uuid)
+            self.legs[uuid] = leg
+        return leg
+
+    def observe(self, facts: LegFacts) -> LegState:
+        leg = self.leg(facts.uuid)
+        leg.update(facts)
+        return leg
+
+    def hangup(self, uuid: str, now: float) -> LegState | None:
+        leg = self.legs.pop(uuid, None)
+        if leg is None:
+            return None
+        leg.hung_up, leg.gone_at = True, now
+        if leg.account is not None or leg.recordings:
+            # only an account's leg can be a redirecting party later; at 500 calls/s the rest would pile up
+            self.gone[uuid] = leg
+        return leg
+
+    def prune(self, now: float) -> None:
+        for uuid in [u for u, leg in self.gone.items() if now - leg.gone_at > self.keep_seconds]:
+            leg = self.gone.pop(uuid)
+            for rec in leg.recordings.values():
+                self.keys.pop((rec.call_key, rec.account), None)
+
+    def claim_key(self, candidates: list[str], account: str, leg_uuid: str) -> str:
+        """The first candidate call key this account has no recording under yet (one file per call+account)."""
+        for key in candidates:
+            holder = self.keys.get((key, account))
+            if holder is None or holder == leg_uuid:
+                self.keys[(key, account)] = leg_uuid
+                return key
+        key = leg_uuid
+        self.keys[(key, account)] = leg_uuid
+        return key

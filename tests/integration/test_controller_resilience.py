@@ -1,0 +1,249 @@
+"""Faults injected by the emulator (and the database): the controller survives and keeps one recording."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from controller.esl import EslConnection, EslTimeout
+from tests.fakeswitch import SHUTDOWN_NOTICE
+from tests.integration.controller_harness import Harness, wait_for
+
+
+@pytest.fixture
+def h(app):
+    harness = Harness(app)
+    yield harness
+    harness.stop()
+
+
+def _recorded_call(h, caller="1000", callee="1001"):
+    call = h.fs.call_user_to_user(caller, callee)
+    call.answer()
+    h.settle()
+    h.wait_command(r"^uuid_record %s start" % call.a.uuid)
+    call.talk(seconds=1.5)
+    return call
+
+
+def test_a_malformed_event_never_stops_the_loop(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.start()
+    h.fs.send_raw(b"Content-Length: 25\nContent-Type: text/event-plain\n\nno colon here\n%%%zz: \xff\n\n")
+    h.fs.send_raw(b"Content-Length: 12\nContent-Type: text/event-plain\n\nEvent-Name: \n")
+    h.fs.send_raw(b"Content-Type: text/event-plain\nContent-Length: nonsense\n\n")
+    call = _recorded_call(h)
+    call.hangup("a")
+    assert h.wait_finalised()[0].status == "completed"
+    assert h.controller.esl.reconnects == 0
+
+
+def test_a_failing_handler_never_stops_the_loop_and_is_logged_with_the_call_uuid(h, caplog):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.start()
+
+    def boom(event):
+        raise RuntimeError("handler bug")
+
+    h.controller.esl._handlers["CHANNEL_ANSWER"].insert(0, boom)
+    with caplog.at_level(logging.ERROR, logger="controller.esl"):
+        call = _recorded_call(h)
+    call.hangup("a")
+    assert h.wait_finalised()[0].status == "completed"
+    failures = [r for r in caplog.records if "handler bug" in str(r.exc_info)]
+    assert failures and call.a.uuid in failures[0].getMessage()
+
+
+def test_fragmented_frames_are_reassembled(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.start()
+    h.fs.fragment_frames(7)
+    call = _recorded_call(h)
+    call.hangup("a")
+    h.fs.fragment_frames(0)
+    assert h.wait_finalised()[0].status == "completed"
+
+
+def test_connection_lost_without_a_disconnect_notice_reconnects_and_keeps_one_recording(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.start()
+    call = _recorded_call(h)
+    h.fs.drop_connections()  # EOF, no text/disconnect-notice: like a crash of the network path
+    wait_for(lambda: h.controller.esl.reconnects == 1 and h.controller.esl.connected, 5, "the reconnection")
+    wait_for(lambda: h.controller.resync.runs == 2, 5, "the resync")
+    call.talk(seconds=2)
+    call.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert rec.status == "completed"
+    assert len(h.commands(r"^uuid_record %s start" % call.a.uuid)) == 1
+
+
+def test_a_command_waiting_for_its_reply_fails_at_once_when_the_connection_drops(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.start()
+    h.fs.drop_on_command(r"^uuid_record")
+    call = h.fs.call_user_to_user("1000", "1001")
+    started = time.monotonic()
+    call.answer()
+    h.wait_command(r"^uuid_record %s start" % call.a.uuid)
+    wait_for(lambda: h.controller.metrics.recordings_failed._value.get() == 1, 5, "the failed command")
+    assert time.monotonic() - started < 1.5  # well before the 2 s command timeout: it did not hang
+    # after the reconnection the resync starts the recording the drop interrupted
+    wait_for(lambda: h.controller.esl.reconnects == 1, 5, "the reconnection")
+    h.wait_command(r"^uuid_record %s start" % call.a.uuid, since=h.commands(r"^uuid_record")[0].index + 1)
+    h.settle()
+    call.talk(seconds=2)
+    call.hangup("a")
+    assert h.wait_finalised()[0].status == "completed"
+
+
+def test_commands_are_time_limited_and_late_replies_do_not_shift_later_ones(app):
+    h = Harness(app, CALLREC_ESL_COMMAND_TIMEOUT=0.3)
+    try:
+        h.account("1000", enabled=True, auto_record_outgoing=True)
+        h.start()
+        h.fs.delay_replies(1.0, r"^uuid_record")
+        first = h.fs.call_user_to_user("1000", "1001")
+        first.answer()
+        wait_for(lambda: h.controller.metrics.recordings_failed._value.get() == 1, 3, "the timeout")
+        h.settle()  # the late reply arrived and was given to the abandoned command
+        second = _recorded_call(h)
+        second.hangup("a")
+        first.hangup("a")
+        rows = h.wait_finalised()
+        assert [r.leg_uuid for r in rows] == [second.a.uuid]
+    finally:
+        h.stop()
+
+
+def test_authentication_is_time_limited():
+    # The emulator always greets; a listener that accepts and stays silent stands in for a hung FreeSWITCH.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+
+    def accept():
+        try:
+            while True:
+                conn, _ = server.accept()
+                accepted.append(conn)
+        except OSError:
+            return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        conn = EslConnection("127.0.0.1", server.getsockname()[1], "ClueCon", auth_timeout=0.2)
+        started = time.monotonic()
+        with pytest.raises(EslTimeout):
+            conn.connect()
+        assert time.monotonic() - started < 1.0
+    finally:
+        server.close()
+        for c in accepted:
+            c.close()
+        thread.join(timeout=2)
+
+
+def test_the_event_queue_is_bounded_and_overload_applies_back_pressure_without_losing_events(app, caplog):
+    h = Harness(app, CALLREC_EVENT_QUEUE_SIZE=4)
+    try:
+        h.account("1000", enabled=True, auto_record_outgoing=True)
+        h.start()
+        with caplog.at_level(logging.WARNING, logger="controller.esl"):
+            calls = [h.fs.call_user_to_user("1000", "1001") for _ in range(15)]
+            for call in calls:
+                call.answer()  # a burst: every event is on the wire before the controller runs
+            h.settle(timeout=10)
+        assert h.controller.metrics.queue_overloads._value.get() > 0
+        assert any("overload" in r.getMessage() for r in caplog.records)
+        started = {c.line.split()[1] for c in h.commands(r"^uuid_record \S+ start")}
+        assert started == {c.a.uuid for c in calls}  # nothing lost
+        for call in calls:
+            call.hangup("a")
+        assert len(h.wait_finalised(15, timeout=10)) == 15
+    finally:
+        h.stop()
+
+
+def test_controller_restart_mid_call_keeps_exactly_one_recording(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True, email_delivery=True)
+    h.start()
+    call = _recorded_call(h)
+    h.settle()
+    h.controller.stop()
+    h.start()  # a new controller process
+    wait_for(lambda: h.controller.resync.runs == 1, 5, "the resync")
+    h.settle()
+    call.talk(seconds=2)
+    call.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert rec.status == "completed" and rec.delivery.status == "pending"
+    assert len(h.commands(r"^uuid_record %s start" % call.a.uuid)) == 1
+
+
+def test_calls_that_ended_while_the_controller_was_away_are_finalised_and_delivered(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True, email_delivery=True)
+    h.start()
+    call = _recorded_call(h)
+    call.talk(seconds=2)
+    h.settle()
+    h.controller.stop()
+    call.hangup("a")  # nobody listens
+    h.start()
+    (rec,) = h.wait_finalised()
+    assert rec.status == "completed" and rec.delivery.status == "pending"
+
+
+def test_freeswitch_restart_finalises_the_recordings_of_the_calls_it_lost(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.start()
+    call = _recorded_call(h)
+    call.talk(seconds=2)
+    h.settle()
+    old_core = h.fs.core_uuid
+    h.fs.restart(notice=SHUTDOWN_NOTICE)
+    wait_for(lambda: h.controller.esl.reconnects == 1, 5, "the reconnection")
+    (rec,) = h.wait_finalised()
+    assert rec.status == "completed" and rec.leg_uuid == call.a.uuid
+    h.settle()
+    assert h.controller.esl.core_uuid == h.fs.core_uuid != old_core
+
+
+def test_a_database_outage_never_kills_the_controller_and_it_keeps_the_last_known_policies(h, caplog):
+    h.account("1000", enabled=True, auto_record_outgoing=True, email_delivery=True)
+    h.start()
+    with h.app.app_context():
+        from callrec.models import db
+        engine = db.engine
+    down = threading.Event()
+
+    def fail(conn, cursor, statement, parameters, context, executemany):
+        if down.is_set():
+            raise OperationalError(statement, parameters, Exception("database is down (injected)"))
+
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        down.set()
+        with caplog.at_level(logging.ERROR):
+            wait_for(lambda: not h.controller.policies.db_ok, 5, "the policy poller to notice")
+            call = h.fs.call_user_to_user("1000", "1001")
+            call.answer()
+            h.wait_command(r"^uuid_record %s start" % call.a.uuid)  # policy from the cache: still recorded
+            call.talk(seconds=2)
+            call.hangup("a")
+            wait_for(lambda: not h.controller.writes.db_ok and h.controller.writes.jobs, 5,
+                     "writes to fail and wait in memory")
+        assert any("keeping the last known policies" in r.getMessage() for r in caplog.records)
+        assert h.controller.esl.connected
+    finally:
+        down.clear()
+    (rec,) = h.wait_finalised(timeout=15)
+    assert rec.status == "completed" and rec.delivery.status == "pending"
+    event.remove(engine, "before_cursor_execute", fail)

@@ -1,0 +1,186 @@
+"""Voicemail is never recorded; redirected calls are recorded for the redirecting account only."""
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.controller_harness import ALL_ON, Harness
+
+
+@pytest.fixture
+def h(app):
+    harness = Harness(app)
+    yield harness
+    harness.stop()
+
+
+def test_calls_to_voicemail_retrieval_are_never_auto_recorded(h):
+    h.account("1000", **ALL_ON)
+    h.start()
+    for dialed in ("*98", "vmain", "4000"):
+        call = h.fs.voicemail_check("1000", dialed=dialed)
+        h.settle()
+        call.talk(seconds=2)
+        call.hangup("a")
+    h.settle()
+    assert h.commands(r"^uuid_record") == [] and h.recordings() == []
+
+
+def test_calls_answered_by_the_voicemail_application_are_never_auto_recorded(h):
+    h.account("1000", **ALL_ON)
+    h.start()
+    call = h.fs.voicemail_check("1000", dialed="*97")  # not an access number, but the voicemail app answers
+    h.settle()
+    call.talk(seconds=2)
+    call.hangup("a")
+    h.settle()
+    assert h.commands(r"^uuid_record") == [] and h.recordings() == []
+
+
+def test_voicemail_access_numbers_come_from_the_settings(h):
+    h.account("1000", **ALL_ON)
+    with h.app.app_context():
+        from callrec.models import Settings, db
+        db.session.get(Settings, 1).voicemail_numbers = "*97"
+        db.session.commit()
+    h.start()
+    call = h.fs.voicemail_check("1000", dialed="*97")
+    h.settle()
+    call.hangup("a")
+    h.settle()
+    assert h.commands(r"^uuid_record") == []
+
+
+def test_call_diverted_to_voicemail_is_not_recorded_for_anyone(h):
+    h.account("1000", **ALL_ON)
+    h.account("1001", **ALL_ON)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.ring()
+    call.no_answer_to_voicemail(message_seconds=3)  # answered by the dialplan, bridged to loopback voicemail
+    h.settle()
+    call.hangup_voicemail()
+    h.settle()
+    assert h.commands(r"^uuid_record") == [] and h.recordings() == []
+    # voicemail's own message recording is left alone (not refused, not adopted)
+    assert h.commands(r"^uuid_setvar") == []
+
+
+def _accounts(h, redirected=True):
+    h.account("1000", enabled=True)
+    h.account("1001", enabled=True, auto_record_redirected=redirected, email_delivery=True)
+    h.account("1002", enabled=True)
+
+
+@pytest.mark.parametrize("method", ["refer", "dialplan"])
+def test_blind_transfer_is_recorded_for_the_redirecting_account(h, method):
+    _accounts(h)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    call.talk(seconds=1)
+    new = call.blind_transfer(by="b", to="1002", method=method)
+    new.answer()
+    h.settle()
+    new.talk(seconds=3)
+    new.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert (rec.account_number, rec.direction, rec.status) == ("1001", "redirected", "completed")
+    assert rec.leg_uuid == call.a.uuid  # the transferred caller's leg carries both parties after the transfer
+    assert rec.delivery.status == "pending"
+
+
+def test_redirected_call_is_not_recorded_when_auto_record_redirected_is_off(h):
+    _accounts(h, redirected=False)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    new = call.blind_transfer(by="b", to="1002")
+    new.answer()
+    h.settle()
+    new.hangup("a")
+    h.settle()
+    assert h.commands(r"^uuid_record") == []
+
+
+def test_a_redirect_by_an_unknown_party_is_never_recorded(h):
+    h.account("1002", enabled=True, auto_record_redirected=True)
+    h.start()
+    # an outside caller reaches 15550001 (not an account) who transfers to 1002
+    call = h.fs.call_user_to_external("15550009", "15550001")
+    call.answer()
+    h.settle()
+    new = call.blind_transfer(by="b", to="1002")
+    new.answer()
+    h.settle()
+    new.hangup("a")
+    h.settle()
+    assert h.commands(r"^uuid_record") == []
+
+
+def test_a_transfer_never_gives_a_leg_a_second_recording(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.account("1001", enabled=True, auto_record_redirected=True)
+    h.account("1002", enabled=True, auto_record_incoming=True)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    new = call.blind_transfer(by="b", to="1002")
+    new.answer()
+    h.settle()
+    new.talk(seconds=2)
+    new.hangup("a")
+    rows = h.wait_finalised(3)
+    assert sorted((r.account_number, r.direction) for r in rows) == [
+        ("1000", "outgoing"), ("1001", "redirected"), ("1002", "incoming")]
+    # the caller's leg: one recording of its own (1000) plus the redirecting account's; never a second 1000
+    a_starts = h.commands(r"^uuid_record %s start" % call.a.uuid)
+    assert sorted(c.line.split()[3].rsplit("_", 1)[1] for c in a_starts) == ["1000.wav", "1001.wav"]
+
+
+def test_attended_transfer_is_recorded_for_the_transferor(h):
+    _accounts(h)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    consult = call.attended_transfer(by="b", to="1002")
+    consult.answer()
+    consult.talk(seconds=1)
+    new = consult.complete()
+    h.settle()
+    new.talk(seconds=3)
+    new.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert (rec.account_number, rec.direction, rec.status) == ("1001", "redirected", "completed")
+    # the transferor's leg had its dialed_user rewritten to 1002: it must still count as 1001's leg
+    assert h.controller.tracker.get(call.b.uuid).account == "1001"
+
+
+def test_forward_with_a_diversion_header_is_recorded_for_the_forwarding_account(h):
+    _accounts(h)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.ring()
+    h.settle()
+    new = call.forward(to="1002")
+    new.answer()
+    h.settle()
+    new.talk(seconds=2)
+    new.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert (rec.account_number, rec.direction) == ("1001", "redirected")
+
+
+def test_a_diversion_header_sent_by_the_callers_phone_makes_nobody_a_redirecting_party(h):
+    _accounts(h)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1002")
+    call.a.set_var("sip_h_Diversion", "<sip:1001@127.0.0.1>;reason=unconditional")  # from the phone itself
+    call.answer()
+    h.settle()
+    call.hangup("a")
+    h.settle()
+    assert h.commands(r"^uuid_record") == []

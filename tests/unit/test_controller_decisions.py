@@ -1,0 +1,161 @@
+"""Recording decisions as data: tables over leg state and policy, no I/O."""
+from __future__ import annotations
+
+import pytest
+
+from callrec.policy import AccountFacts, CodePair, CustomerFacts, ProductFacts, RecordingConfig, SettingsFacts, \
+    resolve_policy
+from controller.decisions import (RecordingSettings, RefuseRecording, RenderContext, StartRecording, StopRecording,
+                                  decide_bridge, decide_dtmf, decide_foreign_recording, feed_digit, is_voicemail_leg,
+                                  recording_path, render_command)
+from controller.tracker import LegState, Tracker
+
+ROOT = "/rec"
+SETTINGS = RecordingSettings()
+CODES = CodePair("*44", "*45")
+
+
+def policy(number, **flags):
+    cfg = RecordingConfig(**{"enabled": True, **flags})
+    return resolve_policy(AccountFacts(number, f"{number}@x", True, cfg, 1), ProductFacts("p", RecordingConfig()),
+                          CustomerFacts("c", "k", True), SettingsFacts(True, CODES))
+
+
+def leg(uuid, account=None, direction=None, **kw):
+    state = LegState(uuid=uuid, call_uuid=kw.pop("call_uuid", "A"), account=account, account_direction=direction,
+                     known=True, channel_name=kw.pop("channel_name", f"sofia/internal/{account}@x"), **kw)
+    return state
+
+
+@pytest.mark.parametrize(("a_flags", "b_flags", "expected"), [
+    ({"auto_record_outgoing": True}, {}, [("A", "1000", "outgoing")]),
+    ({}, {"auto_record_incoming": True}, [("B", "1001", "incoming")]),
+    ({"auto_record_outgoing": True}, {"auto_record_incoming": True},
+     [("A", "1000", "outgoing"), ("B", "1001", "incoming")]),
+    ({"auto_record_incoming": True}, {"auto_record_outgoing": True}, []),
+    ({"auto_record_outgoing": True, "enabled": False}, {}, []),
+])
+def test_bridge_auto_records_each_account_on_its_own_leg_by_its_own_policy(a_flags, b_flags, expected):
+    policies = {"1000": policy("1000", **a_flags), "1001": policy("1001", **b_flags)}
+    tracker = Tracker()
+    a, b = leg("A", "1000", "outgoing"), leg("B", "1001", "incoming")
+    decisions = decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT)
+    assert [(d.leg_uuid, d.account, d.direction) for d in decisions] == expected
+    assert decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT) == []  # a re-bridge starts nothing
+
+
+@pytest.mark.parametrize("b_kwargs", [
+    {"channel_name": "loopback/voicemail-a"},
+    {"destination": "*98"},
+])
+def test_voicemail_bridges_are_recorded_for_nobody(b_kwargs):
+    policies = {"1000": policy("1000", auto_record_outgoing=True)}
+    a = leg("A", "1000", "outgoing")
+    b = leg("B", **b_kwargs)
+    assert decide_bridge(Tracker(), a, b, policies.get, SETTINGS, ROOT) == []
+    assert a.voicemail
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"destination": "*98"}, True), ({"destination": "vmain"}, True), ({"destination": "4000"}, True),
+    ({"current_application": "voicemail"}, True),
+    ({"current_application": "bridge", "current_application_data": "loopback/app=voicemail:default x 1001"}, True),
+    ({"destination": "1001", "current_application": "bridge", "current_application_data": "user/1001@x"}, False),
+])
+def test_voicemail_classification(kwargs, expected):
+    assert is_voicemail_leg(leg("X", "1000", "outgoing", **kwargs), SETTINGS.voicemail_numbers) is expected
+
+
+@pytest.mark.parametrize(("events", "timeout_ms", "expected"), [
+    ([("*", 0), ("4", 100), ("4", 200)], 3000, "start"),
+    ([("*", 0), ("4", 100), ("5", 200)], 3000, "stop"),
+    ([("*", 0), ("4", 2000), ("4", 4000)], 3000, "start"),       # each gap inside the timeout
+    ([("*", 0), ("4", 100), ("4", 3200)], 3000, None),            # the last digit came too late
+    ([("1", 0), ("*", 100), ("4", 200), ("4", 300)], 3000, "start"),
+    ([("*", 0), ("4", 100)], 3000, None),
+])
+def test_code_matching_with_an_inter_digit_timeout(events, timeout_ms, expected):
+    buffer, last, action = "", 0, None
+    for digit, ms in events:
+        buffer, action = feed_digit(buffer, last, digit, 1_000_000 + ms * 1000, timeout_ms, CODES)
+        last = 1_000_000 + ms * 1000
+    assert action == expected
+
+
+def test_manual_stop_then_start_continues_the_same_file():
+    tracker = Tracker()
+    p = policy("1000", manual_control=True)
+    a = leg("A", "1000", "outgoing")
+    t = [0]
+
+    def press(code):
+        out = []
+        for d in code:
+            t[0] += 100_000
+            out += decide_dtmf(tracker, a, d, t[0], p, SETTINGS, ROOT)
+        return out
+
+    (start,) = press("*44")
+    a.recordings["1000"].confirmed = True
+    (stop,) = press("*45")
+    (again,) = press("*44")
+    assert isinstance(start, StartRecording) and isinstance(stop, StopRecording)
+    assert again.resume and again.path == start.path == stop.path
+    assert press("*44") == []  # already recording
+
+
+def test_codes_do_nothing_without_manual_control_or_on_an_external_leg():
+    tracker = Tracker()
+    a = leg("A", "1000", "outgoing")
+    p = policy("1000", manual_control=False)
+    assert [d for digit in "*44" for d in decide_dtmf(tracker, a, digit, 1, p, SETTINGS, ROOT)] == []
+    ext = leg("E")
+    assert [d for digit in "*44" for d in decide_dtmf(tracker, ext, digit, 1, None, SETTINGS, ROOT)] == []
+
+
+@pytest.mark.parametrize(("manual", "phone_key", "expected"), [
+    (True, True, "AdoptRecording"),
+    (False, True, "RefuseRecording"),
+])
+def test_the_phones_record_key_is_adopted_or_refused_by_policy(manual, phone_key, expected):
+    a = leg("A", "1000", "outgoing")
+    p = policy("1000", manual_control=manual)
+    (decision,) = decide_foreign_recording(Tracker(), a, "/fs/1000.wav", phone_key, p, False)
+    assert type(decision).__name__ == expected
+
+
+def test_voicemails_own_recording_is_left_alone():
+    a = leg("VM", None, None, current_application="voicemail")
+    assert decide_foreign_recording(Tracker(), a, "/vm/msg.wav", False, None, False) == []
+
+
+def test_blind_transfer_is_recorded_for_the_former_partner_account():
+    tracker = Tracker()
+    policies = {"1001": policy("1001", auto_record_redirected=True)}
+    a, b = tracker.leg("A"), tracker.leg("B")
+    for state, account, direction in ((a, "1000", "outgoing"), (b, "1001", "incoming")):
+        state.account, state.account_direction, state.known = account, direction, True
+    decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT)
+    b.transfer_marker = True
+    tracker.hangup("B", 0.0)
+    a.unbridge()
+    c = tracker.leg("C")
+    c.account, c.account_direction, c.known = "1002", "incoming", True
+    (decision,) = decide_bridge(tracker, a, c, policies.get, SETTINGS, ROOT)
+    assert (decision.leg_uuid, decision.account, decision.direction, decision.call_key) == \
+        ("A", "1001", "redirected", "C")
+
+
+def test_record_command_rendering():
+    start = StartRecording("L", "C", "1000", "outgoing", "auto", "/rec/2026/01/02/C_1000.wav", announce=True)
+    record, broadcast = render_command(start, RenderContext(sounds_dir="/snd", limit_seconds=0))
+    assert record.text == ("uuid_record L start /rec/2026/01/02/C_1000.wav 0 {RECORD_STEREO=true,RECORD_APPEND=true,"
+                           "record_sample_rate=8000,callrec_account=1000,callrec_call=C,callrec_trigger=auto}")
+    assert broadcast.text == "uuid_broadcast L /snd/callrec/call-recording-started.wav both"
+    assert not broadcast.required
+    (refuse_setvar, refuse_stop) = render_command(RefuseRecording("L", "1000", "/x.wav", "no"), RenderContext("/s"))
+    assert refuse_setvar.text == "uuid_setvar L sip_disable_recording true"
+
+
+def test_recording_path_is_dated_by_the_leg_and_safe():
+    assert recording_path("/rec/", "abc", "+1 00/0", 1_767_225_600_000_000) == "/rec/2026/01/01/abc_+1_00_0.wav"
