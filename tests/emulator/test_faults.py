@@ -134,3 +134,49 @@ def test_hostile_raw_bytes_in_caller_id_are_encoded_byte_wise(fs, esl):
     while b"Event-Name: CHANNEL_CREATE" not in body:
         hdr, body, _ = esl.read_frame()
     assert b"Caller-Caller-ID-Name: %FF%FE%41%20x\n" in body
+
+
+def test_silent_accept_completes_the_tcp_handshake_but_never_sends_auth_request(dirs):
+    with FakeSwitch(silent_accept=True) as fs:
+        c = RawClient(fs.port, timeout=0.3)
+        fs.wait_for_connections(1)
+        c.send("auth ClueCon\n\n")                      # read and ignored: no reply either
+        with pytest.raises(socket.timeout):
+            c.sock.recv(1)
+        assert fs.connections[0].silent and not fs.connections[0].authed
+        c.close()
+        fs.wait_for_connections(0)                      # the client's close is noticed
+        fs.silent_accept(False)                         # greets again from the next connection on
+        RawClient(fs.port).login(events=None).close()
+
+
+def test_silent_accept_can_be_switched_on_for_new_connections_only(fs, esl):
+    fs.silent_accept()
+    quiet = RawClient(fs.port, timeout=0.3)
+    fs.wait_for_connections(2)
+    with pytest.raises(socket.timeout):
+        quiet.sock.recv(1)
+    assert esl.command("api uuid_exists nope")[1] == b"false"   # the greeted client still works
+    quiet.close()
+
+
+def test_slow_consumer_kill_loses_the_events_then_sends_the_notice_and_closes(fs, esl):
+    first = fs.call_user_to_user("1000", "1001")
+    esl.events(until="CHANNEL_CREATE")
+    with fs.slow_consumer_kill() as killed:
+        assert [c.alive for c in killed] == [True]
+        lost = fs.call_user_to_user("1002", "1003").ring().answer()
+        esl.send("api uuid_exists %s\n\n" % lost.a.uuid)      # api replies still flow meanwhile
+        frames = [esl.read_frame()]
+        while frames[-1][0].get("Content-Type") != "api/response":
+            frames.append(esl.read_frame())
+        assert frames[-1][1] == b"true"
+    with pytest.raises(EOFError):
+        while True:
+            frames.append(esl.read_frame())
+    kinds = [f[0].get("Content-Type") for f in frames]
+    assert kinds[-1] == "text/disconnect-notice" and frames[-1][1] == LOST_EVENTS_NOTICE.encode()
+    seen = b"".join(f[1] for f in frames if f[0].get("Content-Type") == "text/event-plain")
+    assert lost.a.uuid.encode() not in seen                    # its events never reached the client
+    assert lost.a.uuid in fs.legs and first.a.uuid in fs.legs  # the calls themselves go on
+    fs.wait_for_connections(0)

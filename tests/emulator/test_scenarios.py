@@ -1,7 +1,7 @@
 """Call shapes of the stock (vanilla) dialplan and the real-switch quirks of DESIGN.md §3."""
 import json
 
-from tests.fakeswitch import commands
+from tests.fakeswitch import audio, commands
 
 
 def api(fs, line):
@@ -240,3 +240,113 @@ def test_attended_transfer_consult_is_a_bridge_on_the_transferors_leg(fs):
     consult.complete().hangup("a")
     unbridges = [(e.uuid, e.get("Bridge-B-Unique-ID")) for e in fs.events if e.name == "CHANNEL_UNBRIDGE"]
     assert (call.b.uuid, consult.c.uuid) in unbridges and (call.a.uuid, call.b.uuid) in unbridges
+
+
+def _pairs(fs, since, skip=("CHANNEL_CALLSTATE",)):
+    return [(e.name, e.uuid) for e in fs.events[since:] if e.name not in skip]
+
+
+def test_attended_transfer_consult_answer_is_a_real_bridge_of_the_transferor_and_the_consulted(fs):
+    call = fs.call_user_to_user("1000", "1001").ring().answer()
+    a, x = call.a, call.b
+    consult = call.attended_transfer(by="b", to="1002").ring()
+    c = consult.c
+    since = len(fs.events)
+    consult.answer()
+    assert _pairs(fs, since) == [
+        ("CHANNEL_ANSWER", c.uuid),
+        ("CHANNEL_BRIDGE", x.uuid),                      # on the transferor's leg: it is the A side
+        ("CHANNEL_STATE", c.uuid),                       # CS_EXCHANGE_MEDIA
+        ("CALL_UPDATE", c.uuid), ("CALL_UPDATE", x.uuid)]
+    bridge = [e for e in fs.events[since:] if e.name == "CHANNEL_BRIDGE"][0]
+    assert (bridge.get("Bridge-A-Unique-ID"), bridge.get("Bridge-B-Unique-ID")) == (x.uuid, c.uuid)
+    assert bridge.get("variable_dialed_user") == "1002"            # the transferor's leg, rewritten
+    assert bridge.get("variable_soft_holding_uuid") == a.uuid      # the caller waits on hold
+    assert bridge.get("Other-Leg-Unique-ID") == c.uuid
+    state = [e for e in fs.events[since:] if e.name == "CHANNEL_STATE"][0]
+    assert state.get("Channel-State") == "CS_EXCHANGE_MEDIA"
+    # the consulted leg is bridged like any B-leg: bond variables and the directory's, after the bridge
+    assert c.get_var("call_uuid") == x.uuid and c.get_var("bridge_to") == x.uuid
+    assert c.get_var("dialed_user") == "1002" and c.get_var("record_stereo") == "true"
+    assert x.bridged_to is c and c.bridged_to is x
+    assert not [e for e in fs.events[since:] if e.uuid == a.uuid]  # nothing happens on the held caller
+
+
+def test_attended_transfer_completion_unbridges_the_consult_then_bridges_the_caller_inverted(fs):
+    call = fs.call_user_to_user("1000", "1001").ring().answer()
+    a, x = call.a, call.b
+    consult = call.attended_transfer(by="b", to="1002").ring().answer()
+    c = consult.c
+    since = len(fs.events)
+    final = consult.complete()
+    seq = [(e.name, e.uuid, e.get("Bridge-A-Unique-ID"), e.get("Bridge-B-Unique-ID")) for e in fs.events[since:]
+           if e.name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP", "CHANNEL_EXECUTE_COMPLETE")]
+    assert seq == [
+        ("CHANNEL_UNBRIDGE", x.uuid, x.uuid, c.uuid),    # the consultation ends first
+        ("CHANNEL_EXECUTE_COMPLETE", x.uuid, None, None),   # att_xfer returns
+        ("CHANNEL_UNBRIDGE", a.uuid, a.uuid, x.uuid),    # the original bridge, on its A side
+        ("CHANNEL_HANGUP", x.uuid, None, None),          # the transferor is gone
+        ("CHANNEL_BRIDGE", c.uuid, c.uuid, a.uuid)]      # uuid_bridge: roles inverted
+    bridge = [e for e in fs.events[since:] if e.name == "CHANNEL_BRIDGE"][0]
+    assert bridge.get("variable_att_xfer_result") == "success" and bridge.get("variable_originator") == x.uuid
+    assert final.a is c and final.b is a and a.profile["Callee-ID-Number"] == "1002"
+    assert c.get_var("bridge_to") == a.uuid and a.get_var("call_uuid") == c.uuid
+    final.hangup("a")
+    assert not fs.legs
+
+
+def test_the_held_caller_hears_nothing_of_the_consultation(fs):
+    call = fs.call_user_to_user("1000", "1001").ring().answer()
+    consult = call.attended_transfer(by="b", to="1002").ring().answer()
+    path_a = fs.recordings_dir + "/held.wav"
+    path_c = fs.recordings_dir + "/consulted.wav"
+    assert api(fs, "uuid_record %s start %s" % (call.a.uuid, path_a)) == "+OK Success\n"
+    assert api(fs, "uuid_record %s start %s" % (consult.c.uuid, path_c)) == "+OK Success\n"
+    consult.talk(2)
+    f_transferor = audio.party_frequency("1001")
+    assert audio.tone_level(path_a, f_transferor, channel=1) < 0.05    # the caller is on hold
+    assert audio.tone_level(path_c, f_transferor, channel=1) > 0.9     # the consulted party hears 1001
+    consult.complete().talk(1).hangup("a")
+
+
+def test_conference_call_is_answered_by_the_dialplan_and_never_bridged(fs):
+    since = len(fs.events)
+    call = fs.call_user_to_conference("1000", "3000")
+    a = call.a
+    assert call.b is None and a.answered and a.bridged_to is None and list(fs.legs) == [a.uuid]
+    seq = [(e.name, e.get("Application") or e.get("Action")) for e in fs.events[since:]
+           if e.name in ("CHANNEL_ANSWER", "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CUSTOM")]
+    assert seq == [("CHANNEL_EXECUTE", "answer"), ("CHANNEL_ANSWER", None), ("CHANNEL_EXECUTE_COMPLETE", "answer"),
+                   ("CHANNEL_EXECUTE", "conference"), ("CUSTOM", "add-member")]
+    execute = [e for e in fs.events[since:] if e.get("Application") == "conference"][0]
+    assert execute.get("Application-Data") == "3000-%s@default" % fs.domain
+    assert execute.get("variable_user_name") == "1000"
+    assert not [e for e in fs.events if e.uuid == a.uuid and e.get("variable_dialed_user")]  # no user/ bridge
+    add = [e for e in fs.events[since:] if e.name == "CUSTOM"][0]
+    assert add.subclass == "conference::maintenance" and add.uuid == a.uuid
+    assert (add.get("Conference-Name"), add.get("Member-ID"), add.get("Conference-Size")) == (
+        "3000-%s" % fs.domain, "1", "1")
+    call.talk(2)
+    since = len(fs.events)
+    call.hangup("a")
+    seq = [(e.name, e.get("Channel-State"), e.get("Application") or e.get("Action")) for e in fs.events[since:]
+           if e.name in ("CHANNEL_HANGUP", "CHANNEL_EXECUTE_COMPLETE", "CUSTOM", "CHANNEL_HANGUP_COMPLETE")]
+    assert seq == [("CHANNEL_HANGUP", "CS_EXECUTE", None), ("CUSTOM", "CS_HANGUP", "del-member"),
+                   ("CHANNEL_EXECUTE_COMPLETE", "CS_HANGUP", "conference"),
+                   ("CHANNEL_HANGUP_COMPLETE", "CS_REPORTING", None)]
+    assert not [e for e in fs.events if e.name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE")]
+    assert not fs.legs and not fs.conferences
+
+
+def test_conference_members_share_the_room_and_show_as_separate_channels(fs):
+    first = fs.call_user_to_conference("1000", "3001")
+    second = fs.call_user_to_conference("1001", "3001")
+    adds = [e for e in fs.events if e.name == "CUSTOM" and e.get("Action") == "add-member"]
+    assert [(e.uuid, e.get("Member-ID"), e.get("Conference-Size")) for e in adds] == [
+        (first.a.uuid, "1", "1"), (second.a.uuid, "2", "2")]
+    assert len({e.get("Conference-Unique-ID") for e in adds}) == 1
+    calls = json.loads(api(fs, "show calls as json"))
+    assert calls["row_count"] == 2 and not any(r.get("b_uuid") for r in calls["rows"])
+    first.hangup("a")
+    second.hangup("a")
+    assert not fs.conferences

@@ -238,6 +238,13 @@ def hangup(sw, leg, cause="NORMAL_CLEARING", peer_cause="NORMAL_CLEARING", peer=
             set_callstate(sw, l, "HANGUP")
             for path in list(l.recordings):   # media bugs close in the hangup state
                 record_stop(sw, l, path)
+            running = getattr(l, "running_app", None)
+            if running is not None:           # an application that kept the channel returns now
+                l.running_app = None
+                app, data, app_uuid, on_end = running
+                if on_end is not None:
+                    on_end()
+                execute_complete(sw, l, app, data, app_uuid)
         for l in order:
             _hangup_vars(sw, l, l.hangup_cause)
             l.apply_baseline(l.baseline, "hangup", l.tokens, skip=l.variables)

@@ -227,3 +227,57 @@ def voicemail_check(sw, user, dialed="*98", cid_name=None):
         call = scenarios.Call(sw, a, None, kind="voicemail_check")
         call._vm = (a, data, app_uuid)
         return call
+
+
+_LOCAL_EXTENSION_VARS = {
+    "dialed_user", "dialed_domain", "dialed_extension", "export_vars", "RFC2822_DATE", "ringback",
+    "transfer_ringback", "call_timeout", "hangup_after_bridge", "continue_on_fail", "called_party_callgroup",
+}
+
+
+def conference(sw, caller, room="3000", cid_name=None):
+    """``caller`` dials a vanilla conference room (``nb_conferences``: ``^(30\\d\\d)$`` → ``answer``,
+    ``conference $1-${domain_name}@default``): the dialplan answers the caller itself and the
+    ``conference`` application keeps the channel; no other leg, no bridge, ever.  mod_conference
+    fires CUSTOM ``conference::maintenance`` ``add-member`` (and ``del-member`` at hangup, before
+    the application's EXECUTE_COMPLETE).  Returns a Call whose only leg is ``a``."""
+    with sw.lock:
+        a = _user_a_leg(sw, caller, room, cid_name)
+        # no Local_Extension and no user/ bridge: none of their variables (dialed_user, ringback, ...)
+        a.baseline = [v for v in a.baseline if v[0] not in _LOCAL_EXTENSION_VARS]
+        actions.create_inbound(sw, a)
+        a.apply_baseline(a.baseline, "route", a.tokens)
+        answer_app(sw, a)
+        name = "%s-%s" % (room, sw.domain)
+        data = "%s@default" % name
+        a.set_var("conference_name", name)
+        app_uuid = actions.execute(sw, a, "conference", data, complete=False)
+        conf = sw.conferences.setdefault(name, {"uuid": new_uuid(), "members": [], "next_id": 1})
+        member_id = conf["next_id"]
+        conf["next_id"] += 1
+        conf["members"].append(a)
+        a.set_vars([("conference_uuid", conf["uuid"]), ("conference_member_id", member_id)])
+
+        def member_event(action):
+            sw.fire("CUSTOM", a, subclass="conference::maintenance", lead=[
+                ("Conference-Name", name), ("Conference-Domain", sw.domain),
+                ("Conference-Size", len(conf["members"])), ("Conference-Ghosts", 0),
+                ("Conference-Profile-Name", "default"), ("Conference-Unique-ID", conf["uuid"]),
+                ("Floor", "true" if len(conf["members"]) == 1 else "false"), ("Video", "false"),
+                ("Hear", "true"), ("See", "true"), ("Speak", "true"), ("Talking", "false"),
+                ("Mute-Detect", "false"), ("Member-ID", member_id), ("Member-Type", "participant"),
+                ("Member-Ghost", "false"), ("Energy-Level", 100), ("Current-Energy", 0)],
+                trailers=[("Action", action)], origin=("conference_member.c", "conference_member_add_event_data", 58))
+
+        def leave():
+            if a in conf["members"]:
+                conf["members"].remove(a)
+            member_event("del-member")
+            if not conf["members"]:
+                sw.conferences.pop(name, None)
+
+        member_event("add-member")
+        a.running_app = ("conference", data, app_uuid, leave)
+        call = scenarios.Call(sw, a, None, kind="conference")
+        call.conference = name
+        return call

@@ -120,6 +120,7 @@ class Leg:
         self.tokens = {}            # values for the baseline's placeholders
         self.bridge_side = None     # "a" if this leg's CHANNEL_BRIDGE/UNBRIDGE events are on it
         self.dialplan_bridge = None # (data, app uuid) of a running bridge application
+        self.running_app = None     # (app, data, app uuid, on_end) of an app keeping the channel
         self.answered_at = None
 
     # -- variables -------------------------------------------------------------------------

@@ -271,9 +271,12 @@ class Consult:
         sw = call.sw
         self.call, self.x, self.to = call, transferor, to
         self.held = transferor.bridged_to
+        self.consulting = False
         with sw.lock:
             self.app_uuid = actions.execute(sw, transferor, "att_xfer", "user/%s@%s" % (to, sw.domain),
                                             complete=False)
+            # att_xfer remembers the bond it leaves waiting (SWITCH_SOFT_HOLDING_UUID_VARIABLE)
+            transferor.set_var("soft_holding_uuid", self.held.uuid)
             transferor.set_vars([("dialed_user", to), ("dialed_domain", sw.domain)])
             self.c = dialplan.user_b_leg(sw, transferor, to)
             actions.originate(sw, transferor, self.c)
@@ -284,15 +287,22 @@ class Consult:
         return self
 
     def answer(self):
-        """The consulted party answers; att_xfer bridges it to the transferor (event on the
-        transferor's leg)."""
+        """The consulted party answers and att_xfer bridges it to the transferor
+        (switch_ivr_multi_threaded_bridge): a real bridge, like any other call's.  The transferor's
+        leg is the A side (CHANNEL_BRIDGE on it, Bridge-A = transferor, Bridge-B = consulted), the
+        consulted leg gets ``call_uuid``/``bridge_to``/``signal_bond`` of it, the directory
+        variables and CS_EXCHANGE_MEDIA, then CALL_UPDATE on both.  The held party stays in
+        its (now idle) bridge with the transferor and hears nothing of the consultation."""
         sw = self.call.sw
+        x, c, held = self.x, self.c, self.held
         with sw.lock:
-            if self.c.profile.get("Channel-Progress-Time", "0") == "0":
-                actions.ring(sw, self.c)
-            actions.answer(sw, self.c)
-            sw.fire("CHANNEL_BRIDGE", self.x, lead=[("Bridge-A-Unique-ID", self.x.uuid),
-                                                    ("Bridge-B-Unique-ID", self.c.uuid)])
+            if c.profile.get("Channel-Progress-Time", "0") == "0":
+                actions.ring(sw, c)
+            actions.answer(sw, c)
+            self.x_side = x.bridge_side
+            x.bridge_side, c.bridge_side = "a", "b"
+            actions.bridge(sw, x, c)
+            held.bridged_to = None      # on hold: the transferor's audio now goes to the consulted party
             self.consulting = True
         return self
 
@@ -310,9 +320,10 @@ class Consult:
         sw = self.call.sw
         x, held, c = self.x, self.held, self.c
         with sw.lock:
-            if getattr(self, "consulting", False):
-                sw.fire("CHANNEL_UNBRIDGE", x, lead=[("Bridge-A-Unique-ID", x.uuid),
-                                                     ("Bridge-B-Unique-ID", c.uuid)])
+            if self.consulting:
+                actions.unbridge(sw, x, c)      # the consultation bridge ends first
+                x.bridge_side = self.x_side
+                held.bridged_to = x
             actions.execute_complete(sw, x, "att_xfer", "user/%s@%s" % (self.to, sw.domain),
                                      self.app_uuid, "_none_")
             # transferor's own leg ends; its bridge to the held party is torn down first

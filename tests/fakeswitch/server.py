@@ -69,12 +69,15 @@ class Connection:
         self._qcond = threading.Condition()
         self._held = None             # list while an api command runs
         self._missed = 0
+        self.silent = switch.silent        # accepted but never greeted (a hung FreeSWITCH)
+        self.losing = False                # events are lost to it (slow-consumer fault)
         self._reader = threading.Thread(target=self._read_loop, name="esl-read-%d" % cid, daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="esl-write-%d" % cid, daemon=True)
 
     def start(self):
         self._writer.start()
-        self.send(enc.AUTH_REQUEST)
+        if not self.silent:
+            self.send(enc.AUTH_REQUEST)
         self._reader.start()
 
     # -- outgoing ------------------------------------------------------------------------------
@@ -99,18 +102,28 @@ class Connection:
         with self._qcond:
             if not self.alive:
                 return
-            if len(self._queue) >= limit:
+            if self.losing or len(self._queue) >= limit:
                 self._missed += 1
-                if self._missed >= max_missed:
-                    log.warning("conn %d: slow consumer, killing listener", self.id)
-                    self._queue.clear()
-                    self._queue.append((enc.disconnect_notice(enc.LOST_EVENTS_NOTICE), None))
-                    self._queue.append((_CLOSE, None))
-                    self.alive = False
-                    self._qcond.notify()
+                if not self.losing and self._missed >= max_missed:
+                    self._kill_lost_events()
                 return
             self._queue.append((self.render(ev), ev))
             self._qcond.notify()
+
+    def _kill_lost_events(self):
+        """mod_event_socket's kill_listener(l, "killed listener because of lost events\\n"): what is
+        still queued is never sent; the notice, then the socket is closed (call with _qcond held)."""
+        log.warning("conn %d: slow consumer (%d events lost), killing listener", self.id, self._missed)
+        self._queue.clear()
+        self._queue.append((enc.disconnect_notice(enc.LOST_EVENTS_NOTICE), None))
+        self._queue.append((_CLOSE, None))
+        self.alive = False
+        self._qcond.notify()
+
+    def kill_lost_events(self):
+        with self._qcond:
+            if self.alive:
+                self._kill_lost_events()
 
     def render(self, ev):
         if self.format == "json":
@@ -226,6 +239,9 @@ class Connection:
 
     # -- reading -----------------------------------------------------------------------------
     def _read_loop(self):
+        if self.silent:
+            self._drain_silently()
+            return
         buf = b""
         try:
             self.sock.settimeout(self.switch.auth_timeout)
@@ -257,6 +273,19 @@ class Connection:
             pass
         except Exception:  # a bug in the emulator must not silently hang the client
             log.exception("conn %d: command handling failed", self.id)
+        self.alive = False
+        with self._qcond:
+            self._queue.append((_CLOSE, None))
+            self._qcond.notify()
+
+    def _drain_silently(self):
+        """A hung switch: the kernel accepted the connection, nobody answers; whatever the client
+        sends is read and ignored until it (or ``stop``) closes the connection."""
+        try:
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
         self.alive = False
         with self._qcond:
             self._queue.append((_CLOSE, None))

@@ -4,6 +4,7 @@ One ``RLock`` (``switch.lock``) guards the whole model; every event is rendered 
 to the connections while it is held, so event order is global and an ``api`` command's reply
 can be queued before the events it causes.  Waits are ``Condition.wait_for`` with timeouts.
 """
+import contextlib
 import logging
 import os
 import re
@@ -68,7 +69,7 @@ class FakeSwitch:
 
     def __init__(self, password="ClueCon", host="127.0.0.1", port=0, recordings_dir=None,
                  sounds_dir=None, hostname="fakeswitch", ipv4="127.0.0.1", domain="127.0.0.1",
-                 slow_consumer=(100000, 500), auth_timeout=25.0):
+                 slow_consumer=(100000, 500), auth_timeout=25.0, silent_accept=False):
         self.password = password
         self.host = host
         self._want_port = port
@@ -80,6 +81,7 @@ class FakeSwitch:
         self.domain = domain
         self.slow_consumer = slow_consumer
         self.auth_timeout = auth_timeout
+        self.silent = silent_accept      # new connections are accepted but never greeted
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.clock = Clock()
@@ -91,6 +93,7 @@ class FakeSwitch:
         self.seq = 0
         self.legs = {}
         self.calls = []
+        self.conferences = {}        # name -> {"uuid", "members", "next_id"} (dialplan.conference)
         self.connections = []
         self.commands = []
         self.events = []             # every emitted Event (bounded by keep_events)
@@ -351,6 +354,7 @@ class FakeSwitch:
                     leg.alive = False
                 self.legs.clear()
                 self.calls = []
+                self.conferences = {}
         if not down:
             self.start()
 
@@ -367,6 +371,31 @@ class FakeSwitch:
     def drop_on_command(self, pattern, notice=None):
         """Close the connection when a matching api/bgapi arrives, before replying."""
         self.faults.add_drop(pattern, notice)
+
+    def silent_accept(self, on=True):
+        """From now on accept connections but never send ``auth/request`` nor answer anything (a
+        hung FreeSWITCH whose kernel still completes the TCP handshake).  Connections already open
+        are left alone; ``silent_accept(False)`` greets new ones again."""
+        with self.lock:
+            self.silent = bool(on)
+
+    @contextlib.contextmanager
+    def slow_consumer_kill(self, conns=None):
+        """FreeSWITCH's slow-consumer kill (mod_event_socket MAX_QUEUE_LEN / MAX_MISSED): inside
+        the block every client (or ``conns``) has a full event queue, so the events emitted there
+        are lost to it (api replies still flow); on leaving the block it gets the
+        ``killed listener because of lost events`` notice, whatever it had queued is dropped, and
+        it is closed.  Yields the affected connections."""
+        with self.lock:
+            targets = [c for c in (conns if conns is not None else self.connections) if c.alive]
+            for c in targets:
+                c.losing = True
+        try:
+            yield targets
+        finally:
+            with self.lock:
+                for c in targets:
+                    c.kill_lost_events()
 
     def send_raw(self, data, conn=None):
         """Queue raw bytes (e.g. a malformed frame) to one or all connections."""
@@ -390,6 +419,10 @@ class FakeSwitch:
 
     def call_external_to_user(self, number="15551234567", callee="1001", **kw):
         return dialplan.external_to_user(self, number, callee, **kw)
+
+    def call_user_to_conference(self, caller="1000", room="3000", **kw):
+        """-> Call with only ``a``: answered by the dialplan, kept by ``conference``, never bridged."""
+        return dialplan.conference(self, caller, room, **kw)
 
     def voicemail_check(self, user="1000", dialed="*98", **kw):
         return dialplan.voicemail_check(self, user, dialed, **kw)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 
@@ -11,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from controller.esl import EslConnection, EslTimeout
-from tests.fakeswitch import SHUTDOWN_NOTICE
+from tests.fakeswitch import LOST_EVENTS_NOTICE, SHUTDOWN_NOTICE, FakeSwitch
 from tests.integration.controller_harness import Harness, wait_for
 
 
@@ -122,33 +121,14 @@ def test_commands_are_time_limited_and_late_replies_do_not_shift_later_ones(app)
 
 
 def test_authentication_is_time_limited():
-    # The emulator always greets; a listener that accepts and stays silent stands in for a hung FreeSWITCH.
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    accepted = []
-
-    def accept():
-        try:
-            while True:
-                conn, _ = server.accept()
-                accepted.append(conn)
-        except OSError:
-            return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        conn = EslConnection("127.0.0.1", server.getsockname()[1], "ClueCon", auth_timeout=0.2)
+    # A hung FreeSWITCH: the TCP handshake completes but `auth/request` never comes.
+    with FakeSwitch(silent_accept=True) as fs:
+        conn = EslConnection("127.0.0.1", fs.port, "ClueCon", auth_timeout=0.2)
         started = time.monotonic()
         with pytest.raises(EslTimeout):
             conn.connect()
         assert time.monotonic() - started < 1.0
-    finally:
-        server.close()
-        for c in accepted:
-            c.close()
-        thread.join(timeout=2)
+        assert fs.commands == []  # it never got as far as sending anything the switch understood
 
 
 def test_the_event_queue_is_bounded_and_overload_applies_back_pressure_without_losing_events(app, caplog):
@@ -247,3 +227,34 @@ def test_a_database_outage_never_kills_the_controller_and_it_keeps_the_last_know
     (rec,) = h.wait_finalised(timeout=15)
     assert rec.status == "completed" and rec.delivery.status == "pending"
     event.remove(engine, "before_cursor_execute", fail)
+
+
+def test_freeswitch_killing_a_slow_listener_is_survived_with_reconnect_and_resync(h):
+    h.account("1000", enabled=True, auto_record_outgoing=True)
+    h.account("1002", enabled=True, auto_record_outgoing=True)
+    h.start()
+    reasons = []
+    h.controller.esl.on_disconnected.append(reasons.append)
+    ongoing = _recorded_call(h)
+    with h.fs.slow_consumer_kill() as (killed,):
+        # the controller fell behind: FreeSWITCH's queue for it is full, these events are lost to it
+        missed = h.fs.call_user_to_user("1002", "1003")
+        missed.answer()
+        ongoing.talk(seconds=1)
+    # then FreeSWITCH sends `killed listener because of lost events` and closes the socket
+    wait_for(lambda: h.controller.esl.reconnects == 1 and h.controller.esl.connected, 5, "the reconnection")
+    wait_for(lambda: h.controller.resync.runs == 2, 5, "the resync")
+    assert reasons and LOST_EVENTS_NOTICE.strip() in reasons[0]
+    h.settle()
+    start = h.wait_command(r"^uuid_record %s start" % missed.a.uuid)
+    assert start.conn != killed.id  # picked up by the resync on the new connection, not from lost events
+    h.settle()
+    missed.talk(seconds=2)
+    ongoing.talk(seconds=2)
+    missed.hangup("a")
+    ongoing.hangup("a")
+    rows = h.wait_finalised(2)
+    assert sorted((r.account_number, r.leg_uuid, r.status) for r in rows) == sorted([
+        ("1000", ongoing.a.uuid, "completed"), ("1002", missed.a.uuid, "completed")])
+    assert len(h.commands(r"^uuid_record %s start" % ongoing.a.uuid)) == 1  # exactly one recording
+    assert len(h.commands(r"^uuid_record %s start" % missed.a.uuid)) == 1

@@ -184,3 +184,47 @@ def test_a_diversion_header_sent_by_the_callers_phone_makes_nobody_a_redirecting
     call.hangup("a")
     h.settle()
     assert h.commands(r"^uuid_record") == []
+
+
+def test_the_consulted_accounts_own_recording_starts_at_the_consult_bridge(h):
+    from tests.fakeswitch import audio
+
+    h.account("1000", enabled=True)
+    h.account("1001", enabled=True, auto_record_redirected=True)
+    h.account("1002", enabled=True, auto_record_incoming=True)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    consult = call.attended_transfer(by="b", to="1002").ring()
+    h.settle()
+    since = len(h.fs.commands)
+    consult.answer()  # the consultation is a real call: 1002's leg is bridged to the transferor's
+    start = h.wait_command(r"^uuid_record %s start" % consult.c.uuid, since=since)
+    h.settle()
+    consult.talk(seconds=2)
+    assert [r.account_number for r in h.recordings()] == ["1002"]  # nobody else records the consultation
+    at_completion = len(h.fs.commands)
+    new = consult.complete()
+    h.settle()
+    new.talk(seconds=3)
+    new.hangup("a")
+    rows = h.wait_finalised(2)
+    assert sorted((r.account_number, r.direction, r.status) for r in rows) == [
+        ("1001", "redirected", "completed"), ("1002", "incoming", "completed")]
+    (own,) = [r for r in rows if r.account_number == "1002"]
+    assert own.leg_uuid == consult.c.uuid
+    # the final bridge (uuid_bridge, roles inverted) is the same leg: no second recording for 1002
+    starts_1002 = [c for c in h.commands(r"^uuid_record \S+ start") if "callrec_account=1002" in c.line]
+    assert starts_1002 == [start]
+    # the transferor's redirected recording follows the rules it always had: from the final bridge, on
+    # the leg that bridge's markers are on (att_xfer_result/originator: the consulted party's leg)
+    (redirected,) = [r for r in rows if r.account_number == "1001"]
+    assert redirected.leg_uuid == consult.c.uuid
+    (start_1001,) = [c for c in h.commands(r"^uuid_record \S+ start") if "callrec_account=1001" in c.line]
+    assert start_1001.index >= at_completion
+    assert h.controller.tracker.get(call.b.uuid).account == "1001"
+    # 1002's file holds the consultation (the transferor's voice) and then the caller's
+    wav = start.line.split()[3]
+    assert audio.tone_level(wav, audio.party_frequency("1001"), channel=1, start=0, seconds=2) > 0.5
+    assert audio.tone_level(wav, audio.party_frequency("1000"), channel=1, start=2, seconds=3) > 0.5
