@@ -198,13 +198,19 @@ def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: Policy
 def find_redirector(tracker: Tracker, a: LegState, b: LegState) -> str | None:
     """The account that redirected this bridge here, if any (None for an unknown party).
 
-    In order: what the dialplan declared (`callrec_redirected_by`, a forward's Diversion on the leg it
-    originated); the transferor named by `originator` on an attended transfer's final leg; a former bridge
-    partner of either leg that is no longer in the call (blind transfer by REFER or `uuid_transfer`).
+    In order: what our dialplan declared (`callrec_redirected_by`); a forward's Diversion on the leg FreeSWITCH
+    originated, when it names the number the other leg dialed (mod_sofia copies a caller's own `sip_h_*`
+    headers onto the B-leg, so a Diversion the caller's phone or carrier sent shows up there too: it names
+    somebody else, never the number this caller dialed); the transferor named by `originator` on an attended
+    transfer's final leg; a former bridge partner of either leg that is no longer in the call, when FreeSWITCH
+    marked a transfer after the first bridge (blind transfer by REFER or `uuid_transfer`).
     """
     for leg in (a, b):
         if leg.redirected_by:
             return leg.redirected_by
+    for leg, other in ((a, b), (b, a)):
+        if leg.diversion_user and leg.fs_direction == "outbound" and leg.diversion_user == other.destination:
+            return leg.diversion_user
     for leg in (a, b):
         if leg.att_xfer_success and leg.originator and leg.originator not in (a.uuid, b.uuid):
             gone = tracker.get(leg.originator)
@@ -248,12 +254,18 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
 
 def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_key: bool,
                              policy: EffectivePolicy | None, root_owned: bool) -> list[Decision]:
-    """A RECORD_START we did not ask for. The phone's Record key: adopt it or refuse it by policy."""
+    """A RECORD_START we did not ask for. The phone's Record key: adopt it or refuse it by policy.
+
+    Only the phone's Record key is the account's own doing (mod_sofia sets `sofia_record_file` to the very
+    path it records). Any other recording we did not start — another Event Socket client's `uuid_record`, the
+    dialplan's `record_session` (the stock `*2` bind_meta_app), voicemail's message — belongs to someone else:
+    it is left alone, never stopped (that would break their system, and `sip_disable_recording` would take the
+    phone's key away) and never adopted (that would mail their file to the account).
+    """
     if path in leg.foreign:
         return []
-    if not phone_key and (leg.voicemail or leg.current_application in ("voicemail", "record")
-                          or leg.is_loopback or root_owned):
-        leg.foreign[path] = "ignored"  # voicemail's own message recording and the like: not ours
+    if not phone_key:
+        leg.foreign[path] = "ignored"
         return []
     if leg.account is None:
         leg.foreign[path] = "ignored"
@@ -267,9 +279,29 @@ def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_k
         return []
     key = tracker.claim_key([leg.call_uuid or leg.uuid], leg.account, leg.uuid)
     leg.recordings[leg.account] = OwnRecording(leg.account, key, path, leg.account_direction or INCOMING,
-                                               PHONE, active=True, confirmed=True)
+                                               PHONE, active=True, confirmed=True, file_open=True)
     leg.foreign[path] = "adopted"
     return [AdoptRecording(leg.uuid, key, leg.account, leg.account_direction or INCOMING, path)]
+
+
+def decide_conference(tracker: Tracker, leg: LegState, policy: EffectivePolicy | None,
+                      settings: RecordingSettings, root: str) -> list[Decision]:
+    """The leg joined a conference on the switch (`conference::maintenance` add-member).
+
+    An account calling a conference is making an outgoing call to other people (the seed excludes only calls
+    to a voice mailbox), and a conference that dials an account out is an incoming call of that account: a
+    conference is a conversation, so it is auto-recorded like a bridge, on the account's own leg. Answered
+    calls that never reach a bridge or a conference (an IVR, voicemail, a parked call) are not.
+    """
+    if leg.account is None or leg.account_direction is None or leg.voicemail or leg.is_loopback:
+        return []
+    if is_voicemail_leg(leg, settings.voicemail_numbers):
+        leg.voicemail = True
+        return []
+    if leg.account in leg.recordings or policy is None or not policy.auto_record(leg.account_direction):
+        return []
+    return [_start(tracker, leg, leg.account, leg.account_direction, AUTO, policy.announcement, root,
+                   settings.record_format, [leg.call_uuid or leg.uuid])]
 
 
 def decide_hangup(leg: LegState) -> list[Decision]:

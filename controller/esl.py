@@ -12,23 +12,40 @@ fallback and CUSTOM events routed by Event-Subclass, handlers isolated from each
   end the session the same way, and `EslClient` reconnects with a capped exponential backoff;
 * `connect()` has no auth timeout: here the auth/request and the auth reply are both time-limited;
 * its handler queue is unbounded and its reader never yields during a burst: here the reader yields after
-  every socket read and hands events to a bounded queue. Overload policy: when the queue is full the reader
-  stops reading (TCP back-pressure) and logs it once per episode; FreeSWITCH then buffers up to 100000
-  events for us. Nothing is dropped; if FreeSWITCH gives up on us ("killed listener because of lost
-  events"), we reconnect and resync the live calls.
+  every socket read, the dispatcher yields at least every `slice_seconds` (2 ms) of handler work, and events go
+  to a memory-budgeted `EventQueue`.
+
+Overload policy (`EventQueue`). The reader NEVER stops reading: api replies travel in the same TCP stream as
+the events, so pausing reads (TCP back-pressure) would also hold back the reply of every `uuid_record` in
+flight and lose the recording decisions already made. Memory is bounded by budget instead:
+* up to `max_events` events and `soft_bytes` (default 32 MB) of raw event bytes are queued as received;
+* past either, the queue is *overloaded* (logged once per episode, `callrec_event_queue_overloads_total`):
+  every new event is stored compact (zlib with a recent event as preset dictionary: ~1 KB instead of ~10 KB,
+  lossless, decompressed when dispatched), and the events that cannot change a recording decision are shed
+  (counted in `callrec_events_shed_total{event}`): HEARTBEAT (its handler only prunes the tracker; every event
+  carries the Core-UUID), `conference::maintenance` other than `add-member`, and events no handler is
+  registered for. Nothing else is ever shed: CHANNEL_ANSWER/BRIDGE/UNBRIDGE/HANGUP_COMPLETE, DTMF,
+  RECORD_START/STOP and conference add-member are always queued;
+* past `hard_bytes` (default 128 MB of queued, mostly compact, events) an ERROR is logged once per episode;
+  the decision-relevant events are still queued (memory then grows with the backlog: about 1 KB per event);
+* the episode ends when the queue is back under half of both budgets (logged with what was shed).
+A command whose reply is late (`command_timeout`) is not abandoned while the connection lives: replies come in
+order, so `wait(..., patient=True)` logs a warning and keeps waiting; only a lost connection fails it.
+If FreeSWITCH gives up on us ("killed listener because of lost events"), we reconnect and resync the live calls.
 """
 from __future__ import annotations
 
 import collections
 import logging
 import time
+import zlib
 from collections.abc import Mapping
 from typing import Callable
 from urllib.parse import unquote
 
 import gevent
 import gevent.event
-import gevent.queue
+import gevent.lock
 from gevent import socket
 
 logger = logging.getLogger(__name__)
@@ -78,39 +95,50 @@ def parse_event(body: bytes) -> dict[str, str]:
     return headers
 
 
-class EventHeaders(Mapping):
-    """Headers of one plain event: split into lines first, each value URL-decoded only when it is read.
+_MISSING = object()
 
-    Splitting the block at raw newlines before any decoding is what makes header injection impossible:
+
+class EventHeaders(Mapping):
+    """Headers of one plain event, looked up on demand: no header is split or URL-decoded until it is read.
+
+    A lookup finds the first line `\n<name>: ` in the header block: lines are delimited by raw newlines only, and
     FreeSWITCH URL-encodes every value, so an encoded newline (`%0A`) in a Caller-ID name stays inside that
-    value. The first occurrence of a header wins (as in `parse_event`). The hot path reads ~30 of ~230 headers,
-    so only those pay for decoding.
+    value and can never start a header line (the split-first rule of `parse_event`). The first occurrence of a
+    header wins (as in `parse_event`). The value is URL-decoded on first read (only if it has a '%') and cached.
+    The handlers read ~20 of ~230 headers: finding them costs less than splitting all of them (~230 string
+    objects per event); `variable_*` names are searched from the first variable line only.
     """
 
-    __slots__ = ("_raw", "_decoded", "_has_vars")
+    __slots__ = ("_text", "_cache", "_var", "_all")
 
     def __init__(self, raw: bytes):
         text = raw.decode("utf-8", "replace")
         end = text.find("\n\n")
-        if end >= 0:
-            text = text[:end]
-        pairs = [line.split(": ", 1) for line in text.split("\n")]
-        pairs.reverse()  # dict() keeps the last duplicate: reversed, the first occurrence wins
-        self._raw: dict[str, str] = dict(pair for pair in pairs if len(pair) == 2)
-        self._decoded: dict[str, str] = {}
-        self._has_vars = "\nvariable_" in text
+        # framed by newlines so that every header line, the first and the last included, reads "\n<name>: ...\n"
+        self._text = "\n" + (text[:end + 1] if end >= 0 else text + "\n")
+        self._var = self._text.find("\nvariable_")
+        self._cache: dict[str, str | None] = {}
+        self._all: dict[str, str] | None = None
 
     def get(self, name, default=None):
-        value = self._decoded.get(name)
-        if value is None:
-            value = self._raw.get(name)
-            if value is None:
-                return default
-            if "%" in value:
-                value = unquote(value)
-            value = value.rstrip("\r")
-            self._decoded[name] = value
-        return value
+        value = self._cache.get(name, _MISSING)
+        if value is _MISSING:
+            text = self._text
+            if name.startswith("variable_"):
+                at = text.find("\n" + name + ": ", self._var) if self._var >= 0 else -1
+            else:
+                at = text.find("\n" + name + ": ")
+            if at < 0:
+                value = None
+            else:
+                at += len(name) + 3
+                value = text[at:text.index("\n", at)]
+                if "%" in value:
+                    value = unquote(value)
+                if value.endswith("\r"):
+                    value = value.rstrip("\r")
+            self._cache[name] = value
+        return default if value is None else value
 
     def __getitem__(self, name):
         value = self.get(name)
@@ -119,36 +147,60 @@ class EventHeaders(Mapping):
         return value
 
     def __contains__(self, name) -> bool:
-        return name in self._raw
+        return self.get(name) is not None
 
     def has_header_prefix(self, prefix: str) -> bool:
         if prefix == "variable_":
-            return self._has_vars
-        return any(name.startswith(prefix) for name in self._raw)
+            return self._var >= 0
+        return ("\n" + prefix) in self._text
+
+    def _names(self) -> dict[str, str]:
+        """Every header (first occurrence wins), for iteration and logging only: the full split."""
+        if self._all is None:
+            pairs = [line.split(": ", 1) for line in self._text[1:-1].split("\n")]
+            pairs.reverse()  # dict() keeps the last duplicate: reversed, the first occurrence wins
+            self._all = dict(pair for pair in pairs if len(pair) == 2)
+        return self._all
 
     def __iter__(self):
-        return iter(self._raw)
+        return iter(self._names())
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._names())
 
     def __repr__(self) -> str:
-        return repr({name: self.get(name) for name in self._raw})
+        return repr({name: self.get(name) for name in self._names()})
 
 
 class EslEvent:
-    """One event: the raw body, parsed on first use (handlers for unsubscribed names never pay for it)."""
+    """One event: the raw body, parsed on first use (handlers for unsubscribed names never pay for it).
 
-    __slots__ = ("raw", "_headers", "received_at")
+    Under overload the queue stores it compact (`compact`): zlib with a recent event as preset dictionary, about
+    a tenth of the raw size; it is decompressed when dispatched.
+    """
+
+    __slots__ = ("raw", "_headers", "received_at", "size", "_zdict")
 
     def __init__(self, raw: bytes, received_at: float = 0.0):
         self.raw = raw
         self._headers: EventHeaders | None = None
         self.received_at = received_at
+        self.size = len(raw)
+        self._zdict: bytes | None = None
+
+    def compact(self, zdict: bytes) -> int:
+        packer = zlib.compressobj(1, zdict=zdict)
+        self.raw = packer.compress(self.raw) + packer.flush()
+        self._zdict = zdict
+        self.size = len(self.raw) + 120  # + the object itself
+        return self.size
 
     @property
     def headers(self) -> EventHeaders:
         if self._headers is None:
+            if self._zdict is not None:
+                self.raw = zlib.decompressobj(zdict=self._zdict).decompress(self.raw)
+                self._zdict = None
             self._headers = EventHeaders(self.raw)
         return self._headers
 
@@ -164,13 +216,113 @@ class EslEvent:
         return self.headers.get("Unique-ID", "")
 
 
+def raw_header(raw: bytes, name: bytes) -> str | None:
+    """One header of a raw (uncompressed) event body, without parsing the rest (the queue's shedding test)."""
+    if raw.startswith(name + b": "):
+        at = len(name) + 2
+    else:
+        at = raw.find(b"\n" + name + b": ")
+        if at < 0:
+            return None
+        at += len(name) + 3
+    end = raw.find(b"\n", at)
+    value = raw[at:end if end >= 0 else len(raw)].decode("utf-8", "replace").rstrip("\r")
+    return unquote(value) if "%" in value else value
+
+
+class EventQueue:
+    """FIFO of received events between the reader and the dispatcher, bounded by a memory budget.
+
+    See the module docstring (overload policy). `shed(raw) -> name | None` names an event that cannot change a
+    decision (only asked while overloaded); `listener` gets `queue_overloaded(queue)`, `queue_over_hard_budget(queue)`,
+    `queue_recovered(queue)` and `event_shed(name)` calls.
+    """
+
+    def __init__(self, max_events: int = 20000, soft_bytes: int = 32 << 20, hard_bytes: int = 128 << 20,
+                 shed: Callable[[bytes], str | None] | None = None, listener=None):
+        self.max_events, self.soft_bytes, self.hard_bytes = max_events, soft_bytes, hard_bytes
+        self.shed = shed
+        self.listener = listener
+        self._items: collections.deque[EslEvent | None] = collections.deque()
+        self._ready = gevent.event.Event()
+        self.bytes = 0
+        self.overloaded = False
+        self.over_hard = False
+        self._zdict = b""
+        # per episode (reset when it starts), for the log
+        self.shed_count = 0
+        self.compacted = 0
+        self.peak_events = 0
+        self.peak_bytes = 0
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    __len__ = qsize
+
+    def put(self, event: EslEvent | None) -> None:
+        items = self._items
+        if event is not None:
+            if not self.overloaded and (len(items) >= self.max_events or self.bytes + event.size > self.soft_bytes):
+                self._enter_overload(event)
+            if self.overloaded:
+                if self.shed is not None:
+                    name = self.shed(event.raw)
+                    if name is not None:
+                        self.shed_count += 1
+                        if self.listener is not None:
+                            self.listener.event_shed(name)
+                        return
+                event.compact(self._zdict)
+                self.compacted += 1
+            self.bytes += event.size
+            if self.bytes > self.peak_bytes:
+                self.peak_bytes = self.bytes
+            if self.overloaded and not self.over_hard and self.bytes > self.hard_bytes:
+                self.over_hard = True
+                if self.listener is not None:
+                    self.listener.queue_over_hard_budget(self)
+        items.append(event)
+        if len(items) > self.peak_events:
+            self.peak_events = len(items)
+        self._ready.set()
+
+    def _enter_overload(self, event: EslEvent) -> None:
+        self.overloaded = True
+        self.shed_count = self.compacted = 0
+        self.peak_events, self.peak_bytes = len(self._items), self.bytes
+        # a recent event as the preset dictionary: the events of one switch share most of their text
+        tail = self._items[-1] if self._items else None
+        recent = tail.raw if tail is not None and tail._zdict is None else event.raw
+        self._zdict = bytes(recent[-32768:])
+        if self.listener is not None:
+            self.listener.queue_overloaded(self)
+
+    def get(self) -> EslEvent | None:
+        """The next event (None = stop), waiting (yielding to the hub) while there is none."""
+        items = self._items
+        while not items:
+            self._ready.clear()
+            self._ready.wait()
+        event = items.popleft()
+        if event is not None:
+            self.bytes -= event.size
+            if self.overloaded and len(items) <= self.max_events // 2 and self.bytes <= self.soft_bytes // 2:
+                self.overloaded = self.over_hard = False
+                if self.listener is not None:
+                    self.listener.queue_recovered(self)
+        return event
+
+
 class _Pending:
-    __slots__ = ("command", "result", "abandoned")
+    __slots__ = ("command", "result", "abandoned", "late", "sent_at")
 
     def __init__(self, command: str):
         self.command = command
         self.result = gevent.event.AsyncResult()
-        self.abandoned = False
+        self.abandoned = False  # its sender gave up waiting (a non-patient command timed out)
+        self.late = False       # its sender is still waiting past the timeout (a patient command)
+        self.sent_at = time.monotonic()
 
 
 class EslConnection:
@@ -178,13 +330,13 @@ class EslConnection:
 
     def __init__(self, host: str, port: int, password: str, *, connect_timeout: float = 5.0,
                  auth_timeout: float = 5.0, command_timeout: float = 5.0, idle_timeout: float = 0.0,
-                 queue: gevent.queue.Queue | None = None, on_overload: Callable[[int], None] | None = None):
+                 queue: EventQueue | None = None):
         self.host, self.port, self.password = host, port, password
         self.connect_timeout, self.auth_timeout = connect_timeout, auth_timeout
         self.command_timeout = command_timeout
         self.idle_timeout = idle_timeout  # no byte at all for this long (HEARTBEAT is every 20 s) = dead peer
-        self.events = queue if queue is not None else gevent.queue.Queue()
-        self._on_overload = on_overload
+        self.events = queue if queue is not None else EventQueue()
+        self._send_lock = gevent.lock.Semaphore()  # one command's bytes and its _pending entry at a time
         self._sock: socket.socket | None = None
         self._pending: collections.deque[_Pending] = collections.deque()
         self._buf = bytearray()
@@ -267,6 +419,8 @@ class EslConnection:
     def _read_loop(self) -> None:
         sock = self._sock
         reason = "connection closed by FreeSWITCH without a disconnect notice"
+        buf = self._buf
+        put = self.events.put
         try:
             if self.idle_timeout:
                 sock.settimeout(self.idle_timeout)
@@ -278,17 +432,34 @@ class EslConnection:
                     break
                 if not data:
                     break
-                self._buf += data
+                buf += data
                 received = time.monotonic()
                 notice = None
+                pos = 0
+                size = len(buf)
+                # Cut every complete frame at an offset and trim the buffer once (not once per frame).
                 while True:
-                    frame = self._take_frame()
-                    if frame is None:
+                    while pos < size and buf[pos] == 10:  # stray blank lines between frames
+                        pos += 1
+                    end = buf.find(b"\n\n", pos)
+                    if end < 0:
                         break
-                    outer, body = frame
+                    outer = {}
+                    for line in buf[pos:end].decode("utf-8", "replace").split("\n"):
+                        name, _, value = line.partition(": ")
+                        outer[name] = value.rstrip("\r")
+                    try:
+                        length = int(outer.get("Content-Length", "0") or 0)
+                    except ValueError:
+                        length = 0  # malformed: treat the frame as body-less rather than desynchronise forever
+                    start = end + 2
+                    if size < start + length:
+                        break
+                    body = bytes(buf[start:start + length])
+                    pos = start + length
                     ctype = outer.get("Content-Type", "")
                     if ctype == "text/event-plain":
-                        self._put_event(EslEvent(body, received))
+                        put(EslEvent(body, received))
                     elif ctype in ("command/reply", "api/response"):
                         self._resolve(outer, body)
                     elif ctype == "text/disconnect-notice":
@@ -296,22 +467,18 @@ class EslConnection:
                     elif ctype == "text/rude-rejection":
                         notice = "rude rejection: " + body.decode("utf-8", "replace").strip()
                     # log/data and anything else: not ours to handle
+                if pos:
+                    del buf[:pos]
                 if notice is not None:
                     reason = f"FreeSWITCH disconnected us: {notice}"
                     # keep reading: FreeSWITCH closes right after the notice; EOF ends the loop
                 # Yield after every read so handlers run during a burst (greenswitch's reader never yields).
+                # Never stop reading (see the overload policy): the replies to our commands are in this stream.
                 gevent.sleep(0)
         except OSError as exc:
             reason = f"connection error: {exc}"
         finally:
             self._teardown(reason)
-
-    def _put_event(self, event: EslEvent) -> None:
-        queue = self.events
-        if queue.maxsize is not None and queue.qsize() >= queue.maxsize:
-            if self._on_overload:
-                self._on_overload(queue.qsize())
-        queue.put(event)  # blocks when full: back-pressure (see the module docstring)
 
     def _resolve(self, outer: dict[str, str], body: bytes) -> None:
         if not self._pending:
@@ -322,8 +489,9 @@ class EslConnection:
             text = body.decode("utf-8", "replace")
         else:
             text = outer.get("Reply-Text", "")
-        if pending.abandoned:
-            logger.info("late reply to %r after its timeout: %s", pending.command, text.strip())
+        if pending.abandoned or pending.late:
+            logger.warning("late reply to %r after %.1f s: %s", pending.command, time.monotonic() - pending.sent_at,
+                           text.strip())
         pending.result.set(text)
 
     def _teardown(self, reason: str) -> None:
@@ -345,28 +513,44 @@ class EslConnection:
                 pass
 
     # -- commands -----------------------------------------------------------------------------------
-    def send(self, command: str, timeout: float | None = None) -> str:
-        """Send one command and return its reply text, waiting at most `timeout` (default command_timeout)."""
+    def send_nowait(self, command: str) -> _Pending:
+        """Write one command now (its reply is matched in order); `wait()` for the reply later."""
         if not self.connected:
             raise EslNotConnected(f"not connected ({self.close_reason or 'never connected'})")
         pending = _Pending(command)
-        self._pending.append(pending)
-        try:
-            self._sock.sendall(command.encode() + b"\n\n")
-        except OSError as exc:
-            # the reader notices too; make sure this command does not wait
-            self._teardown(f"connection error while sending: {exc}")
-            raise EslNotConnected(str(exc)) from exc
-        try:
-            return pending.result.get(timeout=self.command_timeout if timeout is None else timeout)
-        except gevent.Timeout:
-            # Replies are matched in order: the entry stays queued so a late reply is not given to the next
-            # command.
-            pending.abandoned = True
-            raise EslTimeout(f"no reply to {command!r} within {timeout or self.command_timeout:g} s") from None
+        with self._send_lock:  # the bytes of two commands must never interleave, nor their _pending entries
+            self._pending.append(pending)
+            try:
+                self._sock.sendall(command.encode() + b"\n\n")
+            except OSError as exc:
+                # the reader notices too; make sure this command does not wait
+                self._teardown(f"connection error while sending: {exc}")
+                raise EslNotConnected(str(exc)) from exc
+        return pending
 
-    def api(self, command: str, timeout: float | None = None) -> str:
-        return self.send("api " + command, timeout)
+    def wait(self, pending: _Pending, timeout: float | None = None, patient: bool = False) -> str:
+        """The reply text of a sent command. After `timeout` (default command_timeout): EslTimeout, or, when
+        `patient`, a warning and more waiting: FreeSWITCH answers in order, so while the connection lives the
+        reply will come (the decision it carries is not given up); a lost connection fails it (EslNotConnected)."""
+        limit = self.command_timeout if timeout is None else timeout
+        try:
+            return pending.result.get(timeout=limit)
+        except gevent.Timeout:
+            if not patient:
+                # The entry stays queued so a late reply is not given to the next command.
+                pending.abandoned = True
+                raise EslTimeout(f"no reply to {pending.command!r} within {limit:g} s") from None
+        pending.late = True
+        logger.warning("no reply to %r within %g s; still waiting for it (the connection is alive and "
+                       "FreeSWITCH answers in order)", pending.command, limit)
+        return pending.result.get()
+
+    def send(self, command: str, timeout: float | None = None, patient: bool = False) -> str:
+        """Send one command and return its reply text (see `wait`)."""
+        return self.wait(self.send_nowait(command), timeout, patient)
+
+    def api(self, command: str, timeout: float | None = None, patient: bool = False) -> str:
+        return self.send("api " + command, timeout, patient)
 
     def close(self, reason: str = "closed by the controller") -> None:
         if self.connected:
@@ -387,13 +571,17 @@ class EslClient:
     safe wrapper: a failing handler is logged with the call UUID and the headers, and the loop goes on.
     """
 
+    slice_seconds = 0.002  # the dispatcher yields to the hub (reader, command greenlets) at least this often
+
     def __init__(self, host: str, port: int, password: str, *, events: list[str], queue_size: int = 20000,
+                 queue_bytes: int = 32 << 20, queue_max_bytes: int = 128 << 20,
                  connect_timeout: float = 5.0, auth_timeout: float = 5.0, command_timeout: float = 5.0,
                  idle_timeout: float = 65.0, backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  metrics=None):
         self.host, self.port, self.password = host, port, password
         self.subscriptions = events
         self.queue_size = queue_size
+        self.queue_bytes, self.queue_max_bytes = queue_bytes, queue_max_bytes
         self.timeouts = dict(connect_timeout=connect_timeout, auth_timeout=auth_timeout,
                              command_timeout=command_timeout, idle_timeout=idle_timeout)
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
@@ -405,8 +593,8 @@ class EslClient:
         self.connected_event = gevent.event.Event()
         self._stopping = False
         self._runner: gevent.Greenlet | None = None
-        self._overloaded = False
         self.reconnects = 0
+        self._heartbeat_queued = False  # a HEARTBEAT was queued under overload and not dispatched yet
         self._yield = False
         self.last_event_at = 0.0  # time.time() of the last event handled
         self.core_uuid = ""
@@ -422,6 +610,18 @@ class EslClient:
         if conn is None or not conn.connected:
             raise EslNotConnected("not connected to FreeSWITCH")
         return conn.api(command, timeout)
+
+    def api_nowait(self, command: str):
+        """Write `api <command>` now; returns a handle for `wait_reply` (the reply is awaited elsewhere)."""
+        conn = self.conn
+        if conn is None or not conn.connected:
+            raise EslNotConnected("not connected to FreeSWITCH")
+        return conn, conn.send_nowait("api " + command)
+
+    @staticmethod
+    def wait_reply(handle, timeout: float | None = None, patient: bool = True) -> str:
+        conn, pending = handle
+        return conn.wait(pending, timeout, patient)
 
     @property
     def connected(self) -> bool:
@@ -450,9 +650,9 @@ class EslClient:
         while not self._stopping:
             if first:
                 logger.info("waiting for FreeSWITCH at %s:%s", self.host, self.port)
-            queue = gevent.queue.Queue(maxsize=self.queue_size)
-            conn = EslConnection(self.host, self.port, self.password, queue=queue,
-                                 on_overload=self._overload, **self.timeouts)
+            queue = EventQueue(self.queue_size, self.queue_bytes, self.queue_max_bytes, shed=self._sheddable,
+                               listener=self)
+            conn = EslConnection(self.host, self.port, self.password, queue=queue, **self.timeouts)
             try:
                 conn.connect()
                 conn.send("event plain " + " ".join(self.subscriptions))
@@ -509,34 +709,70 @@ class EslClient:
                 except Exception:  # noqa: BLE001
                     logger.exception("on_disconnected hook %r failed", callback)
 
-    def _overload(self, depth: int) -> None:
-        if not self._overloaded:
-            self._overloaded = True
-            logger.warning("event queue full (%d events): overload, pausing reads from FreeSWITCH "
-                           "(back-pressure; FreeSWITCH buffers for us) until the handlers catch up", depth)
+    # -- overload (EventQueue listener; see the module docstring) -------------------------------------
+    def _sheddable(self, raw: bytes) -> str | None:
+        """The name of an event that cannot change a recording decision (shed under overload), else None."""
+        name = raw_header(raw, b"Event-Name") or ""
+        if name == "HEARTBEAT":
+            # one is kept queued (a HEARTBEAT marks "everything before me was handled"); the others are shed
+            if self._heartbeat_queued:
+                return name
+            self._heartbeat_queued = True
+            return None
+        if name == "CUSTOM":
+            name = raw_header(raw, b"Event-Subclass") or "CUSTOM"
+            if name == "conference::maintenance" and raw_header(raw, b"Action") != "add-member":
+                return name
+        if name not in self._handlers and "*" not in self._handlers:
+            return name or "unnamed"
+        return None
+
+    def queue_overloaded(self, queue: EventQueue) -> None:
+        logger.warning("event queue over its budget (%d events, %.1f MB; budget %d events / %.0f MB): overload. "
+                       "Still reading (command replies share the stream); new events are stored compact and "
+                       "HEARTBEAT/unhandled events are shed until the handlers catch up", len(queue),
+                       queue.bytes / 1e6, queue.max_events, queue.soft_bytes / 1e6)
         if self.metrics:
             self.metrics.queue_overloads.inc()
+
+    def queue_over_hard_budget(self, queue: EventQueue) -> None:
+        logger.error("event queue over its hard budget (%d events, %.1f MB > %.0f MB): FreeSWITCH sends more than "
+                     "the controller handles; decision events are still queued (nothing is dropped), memory grows "
+                     "with the backlog", len(queue), queue.bytes / 1e6, queue.hard_bytes / 1e6)
+
+    def queue_recovered(self, queue: EventQueue) -> None:
+        logger.warning("event queue back under half its budget: overload over (peak %d events / %.1f MB; %d events "
+                       "stored compact, %d shed: HEARTBEAT/unhandled only)", queue.peak_events,
+                       queue.peak_bytes / 1e6, queue.compacted, queue.shed_count)
+
+    def event_shed(self, name: str) -> None:
+        if self.metrics:
+            self.metrics.events_shed.labels(name).inc()
 
     def _dispatch_loop(self, conn: EslConnection) -> None:
         queue = conn.events
         handlers = self._handlers
         metrics = self.metrics
+        monotonic = time.monotonic
+        slice_end = monotonic() + self.slice_seconds
         while True:
+            if not queue.qsize():
+                slice_end = 0.0  # get() waits, i.e. yields: a new slice starts after it
             event = queue.get()
             if event is None:
                 return
-            if self._overloaded and queue.qsize() < self.queue_size // 2:
-                self._overloaded = False
-                logger.warning("event queue back below %d: overload over", self.queue_size // 2)
+            if not slice_end:
+                slice_end = monotonic() + self.slice_seconds
             headers = event.headers
             name = headers.get("Event-Name", "")
             self.last_event_at = time.time()
             if not self.core_uuid or name == "HEARTBEAT":
                 self.core_uuid = headers.get("Core-UUID", self.core_uuid)
+                self._heartbeat_queued = False
             if name == "CUSTOM":
                 name = headers.get("Event-Subclass", "CUSTOM")
             if metrics:
-                metrics.count_event(name, queue.qsize())
+                metrics.count_event(name, queue.qsize(), queue.bytes)
             for handler in handlers.get(name) or handlers.get("*", ()):
                 try:
                     handler(event)
@@ -544,6 +780,11 @@ class EslClient:
                     logger.exception("handler %s failed for %s on call %s; headers: %r",
                                      getattr(handler, "__qualname__", handler), name,
                                      headers.get("Unique-ID", "-"), headers)
-            if self._yield:
+                    if metrics:
+                        metrics.handler_errors.labels(name).inc()
+            # Time-sliced: the reader (replies!) and the command greenlets run at least every slice, also while a
+            # backlog is being worked through; and at once when a handler asked for it.
+            if self._yield or monotonic() >= slice_end:
                 self._yield = False
                 gevent.sleep(0)
+                slice_end = monotonic() + self.slice_seconds

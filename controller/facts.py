@@ -35,11 +35,28 @@ class LegFacts:
     current_application: str
     current_application_data: str
     is_loopback: bool
-    redirected_by: str | None    # callrec_redirected_by (dialplan) or a dialplan-set Diversion on an outbound leg
+    redirected_by: str | None    # callrec_redirected_by (set by our dialplan)
     originator: str | None       # variable_originator (set on att_xfer's final leg)
     att_xfer_success: bool
     transfer_marker: bool        # this leg was transferred or did transfer (REFER, uuid_transfer, att_xfer)
     has_variables: bool          # DTMF/RECV_INFO carry no variable_*: their facts are partial
+    transfer_marks: frozenset[str] = frozenset()  # the transfer-related values behind transfer_marker
+    diversion_user: str | None = None  # user part of a Diversion on a leg FreeSWITCH originated
+
+
+UNDEF = "_undef_"  # how FreeSWITCH serialises an empty value (switch_event_serialize)
+
+
+def value(headers, name: str) -> str:
+    """A header value with FreeSWITCH's serialisation quirks removed: `_undef_` is empty, and an `ARRAY::a|:b`
+    variable (a variable pushed more than once) is its last element."""
+    raw = headers.get(name) or ""
+    if raw == UNDEF:
+        return ""
+    if raw.startswith("ARRAY::"):
+        items = [item for item in raw[len("ARRAY::"):].split("|:") if item and item != UNDEF]
+        return items[-1] if items else ""
+    return raw
 
 
 def _user_part(uri: str) -> str | None:
@@ -57,84 +74,110 @@ def _user_part(uri: str) -> str | None:
 
 def identify_account(headers: dict[str, str]) -> tuple[str | None, str | None, bool]:
     """Return (account number, direction from the account's side, identified explicitly) for a leg."""
-    if headers.get("Channel-Name", "").startswith("loopback/"):
+    if value(headers, "Channel-Name").startswith("loopback/"):
         return None, None, False
-    fs_direction = headers.get("Call-Direction", "")
+    fs_direction = value(headers, "Call-Direction")
     direction = OUTGOING if fs_direction == "inbound" else INCOMING if fs_direction == "outbound" else None
     if direction is None:
         return None, None, False
-    explicit = headers.get("variable_callrec_account", "").strip()
+    explicit = value(headers, "variable_callrec_account").strip()
     if explicit:
         return explicit, direction, True
     if fs_direction == "inbound":
-        number = headers.get("variable_user_name", "").strip()
+        number = value(headers, "variable_user_name").strip()
     else:
-        number = headers.get("variable_dialed_user", "").strip()
+        number = value(headers, "variable_dialed_user").strip()
     return (number or None), (direction if number else None), False
 
 
-def redirecting_party(headers: dict[str, str]) -> str | None:
-    """The redirecting party the dialplan declared for this leg, if any.
+def declared_redirector(headers: dict[str, str]) -> str | None:
+    """The redirecting party our dialplan declared for this leg (`callrec_redirected_by`), if any."""
+    return value(headers, "variable_callrec_redirected_by").strip() or None
 
-    `callrec_redirected_by` is set by our dialplan. A Diversion header counts only on a leg FreeSWITCH
-    originated (the dialplan set `sip_h_Diversion` for the forward); on a leg it received, the header came
-    from the caller's phone or carrier and must not make anyone a redirecting party.
+
+def redirecting_party(headers: dict[str, str]) -> str | None:
+    """What this leg alone says about a redirecting party: `callrec_redirected_by`, else the user part of a
+    Diversion on a leg FreeSWITCH originated (never one on a leg it received: the caller's phone sent that)."""
+    return declared_redirector(headers) or diversion_user(headers)
+
+
+def diversion_user(headers: dict[str, str]) -> str | None:
+    """The diverting user of a Diversion on a leg FreeSWITCH *originated*, if any.
+
+    On a leg FreeSWITCH received, the header came from the caller's phone or carrier. Beware: mod_sofia copies
+    every `sip_h_*` variable of the A-leg onto the B-leg it originates, so a caller's own Diversion shows up on
+    the B-leg too; `decisions.find_redirector` accepts it only as a forward of the number the caller dialed.
+    Several Diversion headers arrive as `ARRAY::`; the first (topmost) is the latest diversion.
     """
-    explicit = headers.get("variable_callrec_redirected_by", "").strip()
-    if explicit:
-        return explicit
-    if headers.get("Call-Direction") == "outbound":
-        diversion = headers.get("variable_sip_h_Diversion", "")
-        if diversion:
-            return _user_part(diversion)
-    return None
+    if value(headers, "Call-Direction") != "outbound":
+        return None
+    raw = headers.get("variable_sip_h_Diversion") or ""
+    if raw.startswith("ARRAY::"):
+        raw = raw[len("ARRAY::"):].split("|:", 1)[0]
+    if not raw or raw == UNDEF:
+        return None
+    return _user_part(raw)
 
 
 TRANSFER_DISPOSITIONS = {"BLIND_TRANSFER", "ATTENDED_TRANSFER"}
 
 
+TRANSFER_VARIABLES = ("variable_sip_refer_to", "variable_transfer_source", "variable_transfer_to",
+                      "variable_att_xfer_result")
+
+
+def transfer_marks(headers: dict[str, str]) -> frozenset[str]:
+    """The transfer-related values FreeSWITCH put on this leg (transferee or transferor).
+
+    Values, not just presence: the stock `public` context `transfer`s every outside call to `default`, so such a
+    leg carries `transfer_source` (a `bl_xfer` entry) for its whole life; only a mark that appears or changes
+    after the leg's first bridge is a transfer of a conversation (see `LegState.update`).
+    """
+    marks = {f"{name}={v}" for name in TRANSFER_VARIABLES if (v := value(headers, name))}
+    if value(headers, "variable_endpoint_disposition") in TRANSFER_DISPOSITIONS:
+        marks.add("endpoint_disposition=" + value(headers, "variable_endpoint_disposition"))
+    if value(headers, "Hangup-Cause") in TRANSFER_DISPOSITIONS:
+        marks.add("Hangup-Cause=" + value(headers, "Hangup-Cause"))
+    return frozenset(marks)
+
+
 def has_transfer_marker(headers: dict[str, str]) -> bool:
     """Whether FreeSWITCH marked this leg as transferred (transferee) or transferring (transferor)."""
-    return bool(
-        headers.get("variable_sip_refer_to")
-        or headers.get("variable_transfer_source")
-        or headers.get("variable_transfer_to")
-        or headers.get("variable_att_xfer_result")
-        or headers.get("variable_endpoint_disposition") in TRANSFER_DISPOSITIONS
-        or headers.get("Hangup-Cause") in TRANSFER_DISPOSITIONS
-    )
+    return bool(transfer_marks(headers))
 
 
 def leg_facts(headers: dict[str, str]) -> LegFacts:
     """Facts about the leg an event (or a `uuid_dump`) describes."""
     account, direction, explicit = identify_account(headers)
-    uuid = headers.get("Unique-ID", "")
+    uuid = value(headers, "Unique-ID")
     try:
-        created = int(headers.get("Caller-Channel-Created-Time") or 0)
+        created = int(value(headers, "Caller-Channel-Created-Time") or 0)
     except ValueError:
         created = 0
+    marks = transfer_marks(headers)
     return LegFacts(
         uuid=uuid,
-        call_uuid=headers.get("Channel-Call-UUID") or headers.get("variable_call_uuid") or uuid,
-        fs_direction=headers.get("Call-Direction", ""),
-        channel_name=headers.get("Channel-Name", ""),
+        call_uuid=value(headers, "Channel-Call-UUID") or value(headers, "variable_call_uuid") or uuid,
+        fs_direction=value(headers, "Call-Direction"),
+        channel_name=value(headers, "Channel-Name"),
         account=account,
         account_direction=direction,
         explicit_account=explicit,
-        destination=headers.get("Caller-Destination-Number", ""),
-        caller_number=headers.get("Caller-Caller-ID-Number", ""),
-        callee_number=headers.get("Caller-Callee-ID-Number", ""),
+        destination=value(headers, "Caller-Destination-Number"),
+        caller_number=value(headers, "Caller-Caller-ID-Number"),
+        callee_number=value(headers, "Caller-Callee-ID-Number"),
         created_us=created,
-        current_application=headers.get("variable_current_application", "")
-        or headers.get("Application", ""),
-        current_application_data=headers.get("variable_current_application_data", "")
-        or headers.get("Application-Data", ""),
-        is_loopback=headers.get("Channel-Name", "").startswith("loopback/"),
-        redirected_by=redirecting_party(headers),
-        originator=headers.get("variable_originator") or None,
-        att_xfer_success=headers.get("variable_att_xfer_result") == "success",
-        transfer_marker=has_transfer_marker(headers),
+        current_application=value(headers, "variable_current_application") or value(headers, "Application"),
+        current_application_data=value(headers, "variable_current_application_data")
+        or value(headers, "Application-Data"),
+        is_loopback=value(headers, "Channel-Name").startswith("loopback/"),
+        redirected_by=declared_redirector(headers),
+        originator=value(headers, "variable_originator") or None,
+        att_xfer_success=value(headers, "variable_att_xfer_result") == "success",
+        transfer_marker=bool(marks),
         has_variables=_has_variables(headers),
+        transfer_marks=marks,
+        diversion_user=diversion_user(headers),
     )
 
 
@@ -148,7 +191,7 @@ def _has_variables(headers) -> bool:
 def event_time_us(headers: dict[str, str]) -> int:
     """Event-Date-Timestamp (microseconds), 0 if absent or bad."""
     try:
-        return int(headers.get("Event-Date-Timestamp") or 0)
+        return int(value(headers, "Event-Date-Timestamp") or 0)
     except ValueError:
         return 0
 
@@ -168,9 +211,9 @@ class RecordFacts:
 
 
 def record_facts(headers: dict[str, str]) -> RecordFacts:
-    path = headers.get("Record-File-Path", "")
-    account = headers.get("Recording-Variable-callrec_account") or None
-    sofia_file = headers.get("variable_sofia_record_file", "")
+    path = value(headers, "Record-File-Path")
+    account = value(headers, "Recording-Variable-callrec_account") or None
+    sofia_file = value(headers, "variable_sofia_record_file")
     seconds = None
     raw_ms = headers.get("variable_record_ms")
     if raw_ms:
@@ -179,7 +222,7 @@ def record_facts(headers: dict[str, str]) -> RecordFacts:
         except ValueError:
             seconds = None
     return RecordFacts(
-        uuid=headers.get("Unique-ID", ""),
+        uuid=value(headers, "Unique-ID"),
         path=path,
         ours=account is not None,
         account=account,

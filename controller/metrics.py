@@ -23,6 +23,8 @@ class _EventCollector:
         yield family
         yield GaugeMetricFamily("callrec_event_queue_depth", "Events waiting for the handlers",
                                 value=self.metrics.queue_depth)
+        yield GaugeMetricFamily("callrec_event_queue_bytes", "Bytes of the events waiting (compact under overload)",
+                                value=self.metrics.queue_bytes)
 
 
 class Metrics:
@@ -30,6 +32,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.event_counts: dict[str, int] = {}
         self.queue_depth = 0
+        self.queue_bytes = 0
         self.registry.register(_EventCollector(self))
         r = self.registry
         self.recordings_started = Counter("callrec_recordings_started", "Recordings started, by trigger",
@@ -38,20 +41,27 @@ class Metrics:
                                          registry=r)
         self.recordings_finalised = Counter("callrec_recordings_finalised", "Recordings finalised, by status",
                                             ["status"], registry=r)
+        self.handler_errors = Counter("callrec_handler_errors", "Event handlers (by event) and decisions (by "
+                                      "type) that raised", ["event"], registry=r)
         self.esl_connected = Gauge("callrec_esl_connected", "1 while connected to FreeSWITCH", registry=r)
         self.reconnects = Counter("callrec_esl_reconnects", "Reconnections to FreeSWITCH", registry=r)
         self.queue_overloads = Counter("callrec_event_queue_overloads",
-                                       "Times the reader found the event queue full (back-pressure)", registry=r)
+                                       "Overload episodes: the event queue went over its budget", registry=r)
+        self.events_shed = Counter("callrec_events_shed", "Events shed under overload (only events that cannot "
+                                   "change a decision: HEARTBEAT, unhandled ones)", ["event"], registry=r)
+        self.db_dropped = Counter("callrec_db_writes_dropped", "Database writes refused because the write queue "
+                                  "was over its limit (each one logged at ERROR)", registry=r)
         self.db_pending = Gauge("callrec_db_pending_writes", "Database writes waiting (e.g. during an outage)",
                                 registry=r)
         self.db_up = Gauge("callrec_database_up", "1 while the database answers", registry=r)
         self.policy_revision = Gauge("callrec_policy_revision", "PolicyRevision of the cached policies",
                                      registry=r)
 
-    def count_event(self, name: str, depth: int) -> None:
+    def count_event(self, name: str, depth: int, queued_bytes: int = 0) -> None:
         counts = self.event_counts
         counts[name] = counts.get(name, 0) + 1
         self.queue_depth = depth
+        self.queue_bytes = queued_bytes
 
 
 def make_app(metrics: Metrics, health):

@@ -15,12 +15,13 @@ from dataclasses import replace
 import gevent
 
 from .decisions import (AdoptRecording, Decision, Finalise, RefuseRecording, RenderContext, StartRecording,
-                        StopRecording, decide_bridge, decide_dtmf, decide_foreign_recording, decide_hangup,
+                        StopRecording, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
+                        decide_hangup,
                         is_voicemail_leg, recording_path, render_command, reply_ok)
 from .esl import EslClient, EslError, EslEvent
 from .facts import event_time_us, leg_facts, record_facts
 from .policies import PolicyCache
-from .store import RecordingRow, Store, WriteQueue
+from .store import RecordingRow, Store, WriteQueue, inspect_file
 from .tracker import LegState, Tracker
 
 logger = logging.getLogger(__name__)
@@ -37,20 +38,54 @@ class CommandSender:
         self.metrics = metrics
         self._queues: dict[str, collections.deque[Decision]] = {}
         self.started: list[StartRecording] = []  # for tests and the log; bounded below
+        self.deferred: dict[tuple[str, str], Finalise] = {}  # (leg, path): waiting for FreeSWITCH's RECORD_STOP
+        # StartRecording decisions whose uuid_record was written by the handler itself: id(decision) -> (the
+        # rendered commands, the reply handle); the leg's greenlet only waits for the reply
+        self._sent: dict[int, tuple[list, object]] = {}
 
     def apply(self, decisions: list[Decision]) -> None:
         for decision in decisions:
             queue = self._queues.get(decision.leg_uuid)
             if queue is None:
                 queue = self._queues[decision.leg_uuid] = collections.deque([decision])
+                if isinstance(decision, StartRecording):
+                    # nothing in flight for this leg: write the uuid_record now, within the event's own handling
+                    # (the event loop does not wait for the reply; a backlog of events does not delay the command)
+                    self._send_start(decision)
                 gevent.spawn(self._drain, decision.leg_uuid, queue)
-                # let the new greenlet send its first command before the next event is handled
-                self.esl.request_yield()
             else:
                 queue.append(decision)
 
+    def _render_start(self, decision: StartRecording) -> list:
+        settings = self.policies.settings
+        ctx = replace(self.render, stereo=settings.record_stereo, sample_rate=settings.record_sample_rate)
+        return render_command(decision, ctx)
+
+    def _send_start(self, decision: StartRecording) -> None:
+        leg = self.tracker.get(decision.leg_uuid)
+        if leg is None or leg.hung_up:
+            return  # _start says why
+        commands = self._render_start(decision)
+        try:
+            handle = self.esl.api_nowait(commands[0].text)
+        except EslError:
+            return  # _start sends (and reports) it again
+        self._sent[id(decision)] = (commands, handle)
+
     def idle(self) -> bool:
         return not self._queues
+
+    def defer_finalise(self, decision: Finalise, grace_seconds: float) -> None:
+        """Finalise once FreeSWITCH closed the file (its RECORD_STOP), at the latest after `grace_seconds`."""
+        key = (decision.leg_uuid, decision.path)
+        self.deferred[key] = decision
+        gevent.spawn_later(grace_seconds, self.release_finalise, key, "no RECORD_STOP in time")
+
+    def release_finalise(self, key: tuple[str, str], why: str = "RECORD_STOP") -> None:
+        decision = self.deferred.pop(key, None)
+        if decision is not None:
+            logger.debug("call leg %s: finalising %s after %s", decision.leg_uuid, decision.path, why)
+            self.apply([decision])
 
     def _drain(self, leg_uuid: str, queue: collections.deque) -> None:
         try:
@@ -60,13 +95,19 @@ class CommandSender:
                     self._execute(decision)
                 except Exception:  # noqa: BLE001 - one bad decision must not block the leg's queue
                     logger.exception("call leg %s: %r failed", leg_uuid, decision)
+                    if self.metrics:
+                        self.metrics.handler_errors.labels(type(decision).__name__).inc()
                 queue.popleft()
         finally:
             self._queues.pop(leg_uuid, None)
 
-    def _api(self, leg_uuid: str, command: str) -> tuple[bool, str]:
+    def _api(self, leg_uuid: str, command: str, handle=None) -> tuple[bool, str]:
+        """Send (or, with `handle`, finish) one command. A late reply is waited for while the connection lives
+        (`patient`): giving up would drop a decision FreeSWITCH may well have carried out (an orphan file)."""
         try:
-            reply = self.esl.api(command)
+            if handle is None:
+                handle = self.esl.api_nowait(command)
+            reply = self.esl.wait_reply(handle, patient=True)
         except EslError as exc:
             return False, str(exc)
         return reply_ok(reply), reply.strip()
@@ -104,14 +145,13 @@ class CommandSender:
 
     def _start(self, decision: StartRecording, leg: LegState | None) -> None:
         uuid = decision.leg_uuid
-        if leg is None or leg.hung_up:
+        sent = self._sent.pop(id(decision), None)
+        if sent is None and (leg is None or leg.hung_up):
             logger.info("call leg %s: gone before its recording could start", uuid)
             self._forget(leg, decision)
             return
-        settings = self.policies.settings
-        ctx = replace(self.render, stereo=settings.record_stereo, sample_rate=settings.record_sample_rate)
-        commands = render_command(decision, ctx)
-        ok, reply = self._api(uuid, commands[0].text)
+        commands, handle = sent if sent is not None else (self._render_start(decision), None)
+        ok, reply = self._api(uuid, commands[0].text, handle)
         if not ok:
             logger.error("call leg %s: cannot start recording for account %s: %s", uuid, decision.account, reply)
             if self.metrics:
@@ -172,16 +212,19 @@ class CommandSender:
         min_seconds = self.policies.settings.min_recording_seconds
         metrics = self.metrics
 
-        def finalise():
-            status = Store.finalise(row, policy, min_seconds, target)
-            if status:
-                logger.info("call leg %s (call %s): recording of account %s finalised: %s", row.leg_uuid,
-                            row.call_key, row.account, status)
-                if metrics:
-                    metrics.recordings_finalised.labels(status).inc()
-            return status
+        def inspect():  # the file work, before the write batch's transaction opens
+            return inspect_file(row.path, min_seconds) if target is None and row.path else None
 
-        self.writes.submit("finalise recording", finalise)
+        def finalise(prepared=None):
+            return Store.finalise(row, policy, min_seconds, target, inspected=prepared)
+
+        def done(status):  # in the event loop, once committed
+            logger.info("call leg %s (call %s): recording of account %s finalised: %s", row.leg_uuid,
+                        row.call_key, row.account, status)
+            if metrics:
+                metrics.recordings_finalised.labels(status).inc()
+
+        self.writes.submit("finalise recording", finalise, prepare=inspect, on_done=done)
 
 
 # ------------------------------------------------------------------------------------------- handlers
@@ -195,6 +238,8 @@ class Handlers:
 
 class CallRecording(Handlers):
     """Auto recording on bridges (outgoing, incoming, redirected, never voicemail) and finalisation."""
+
+    record_stop_grace_seconds = 10.0
 
     def __init__(self, *args, esl: EslClient, **kw):
         super().__init__(*args, **kw)
@@ -255,7 +300,16 @@ class CallRecording(Handlers):
         leg = self.tracker.hangup(event.headers.get("Unique-ID", ""), time.monotonic())
         if leg is None:
             return
-        self.sender.apply(decide_hangup(leg))
+        # Order-tolerant: FreeSWITCH normally closes a recording (RECORD_STOP) before CHANNEL_HANGUP_COMPLETE, but
+        # not on every version; a file still open is finalised at its RECORD_STOP (or after a grace period).
+        now = []
+        for decision in decide_hangup(leg):
+            rec = leg.recordings.get(decision.account)
+            if rec is not None and rec.file_open:
+                self.sender.defer_finalise(decision, self.record_stop_grace_seconds)
+            else:
+                now.append(decision)
+        self.sender.apply(now)
 
 
 class ManualControl(Handlers):
@@ -287,13 +341,19 @@ class PhoneRecordKey(Handlers):
     def on_record_start(self, event: EslEvent) -> None:
         facts = record_facts(event.headers)
         if facts.ours:
+            leg = self.tracker.get(facts.uuid)
+            rec = leg.recordings.get(facts.account) if leg is not None else None
+            if rec is not None and rec.path == facts.path:
+                rec.file_open = True
             return
         leg = self.tracker.observe(leg_facts(event.headers))
+        seen = set(leg.foreign)
         policy = self.policies.policy_for(leg.account) if leg.account else None
         root_owned = facts.path.startswith(self.recordings_dir.rstrip("/") + "/")
         decisions = decide_foreign_recording(self.tracker, leg, facts.path, facts.phone_key, policy, root_owned)
-        if not decisions and leg.foreign.get(facts.path) == "ignored":
-            logger.debug("call leg %s: recording %s is not ours; left alone", leg.uuid, facts.path)
+        if not decisions and leg.foreign.get(facts.path) == "ignored" and facts.path not in seen:
+            logger.info("call leg %s: recording %s was started by someone else (not by us, not by the phone's "
+                        "Record key): left alone", leg.uuid, facts.path)
         self.sender.apply(decisions)
 
     def on_record_stop(self, event: EslEvent) -> None:
@@ -302,9 +362,33 @@ class PhoneRecordKey(Handlers):
         if leg is None:
             return
         for rec in leg.recordings.values():
-            if rec.path == facts.path and rec.active and (facts.ours or rec.trigger == "phone"):
-                if rec.trigger == "phone" or facts.completion_cause.startswith("success-maxtime"):
+            if rec.path == facts.path and (facts.ours or rec.trigger == "phone"):
+                rec.file_open = False
+                if rec.active and (rec.trigger == "phone" or facts.completion_cause.startswith("success-maxtime")):
                     rec.active = False
+        self.sender.release_finalise((facts.uuid, facts.path))
+
+
+class Conferences(Handlers):
+    """A leg joining a conference on the switch is in a conversation: auto-recorded like a bridge."""
+
+    def on_conference_maintenance(self, event: EslEvent) -> None:
+        headers = event.headers
+        if headers.get("Action") != "add-member":
+            return
+        uuid = headers.get("Unique-ID", "")
+        if not uuid:
+            return
+        leg = self.tracker.observe(leg_facts(headers)) if headers.has_header_prefix("variable_") \
+            else self.tracker.get(uuid)
+        if leg is None or leg.hung_up:
+            return
+        policy = self.policies.policy_for(leg.account) if leg.account else None
+        decisions = decide_conference(self.tracker, leg, policy, self.policies.settings, self.recordings_dir)
+        if decisions:
+            logger.info("call leg %s: account %s joined conference %s", uuid, leg.account,
+                        headers.get("Conference-Name", "?"))
+        self.sender.apply(decisions)
 
 
 def dump_channel(esl: EslClient, uuid: str) -> dict[str, str] | None:

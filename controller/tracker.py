@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .facts import LegFacts
 
 
-@dataclass
+@dataclass(slots=True)  # no per-instance __dict__: ~1 KB less per remembered leg
 class OwnRecording:
     """A recording we started (or adopted) on a leg for one account: one file per call and account."""
 
@@ -24,9 +24,10 @@ class OwnRecording:
     active: bool = False  # recording right now (a stop keeps the entry, a later start appends to the file)
     confirmed: bool = False  # FreeSWITCH accepted it at least once (the file should exist)
     stopped_by_user: bool = False
+    file_open: bool = False  # FreeSWITCH reported RECORD_START of this file and no RECORD_STOP yet
 
 
-@dataclass
+@dataclass(slots=True)  # no per-instance __dict__: ~1 KB less per remembered leg
 class LegState:
     uuid: str
     call_uuid: str = ""
@@ -45,7 +46,9 @@ class LegState:
     redirected_by: str | None = None
     originator: str | None = None
     att_xfer_success: bool = False
-    transfer_marker: bool = False
+    transfer_marker: bool = False  # a transfer mark appeared after the leg's first bridge (see update)
+    pre_bridge_marks: frozenset[str] = frozenset()  # transfer marks it already had before its first bridge
+    diversion_user: str | None = None
     known: bool = False           # we have seen its variables (an event with variable_* or a uuid_dump)
     voicemail: bool = False
     partner: str | None = None
@@ -60,10 +63,18 @@ class LegState:
 
     def update(self, facts: LegFacts) -> None:
         """Merge what an event says; identity is kept once known (see the module docstring)."""
-        if facts.call_uuid:
+        # Channel-Call-UUID of a B-leg is the A-leg's uuid only while they are bridged; once it named another leg
+        # it keeps it (the recording's call key must not change when the B-leg's later events name itself).
+        if facts.call_uuid and (not self.call_uuid or self.call_uuid == self.uuid or facts.call_uuid != self.uuid):
             self.call_uuid = facts.call_uuid
-        if facts.transfer_marker:
-            self.transfer_marker = True
+        if facts.transfer_marks:
+            if self.partner or self.previous_partners:
+                # only a mark that is new since the first bridge is a transfer of a conversation: the public
+                # context's `transfer` of every outside call leaves a bl_xfer transfer_source for the leg's life
+                if facts.transfer_marks - self.pre_bridge_marks:
+                    self.transfer_marker = True
+            else:
+                self.pre_bridge_marks = self.pre_bridge_marks | facts.transfer_marks
         if not facts.has_variables:
             self.fs_direction = self.fs_direction or facts.fs_direction
             self.channel_name = self.channel_name or facts.channel_name
@@ -88,7 +99,7 @@ class LegState:
         self.redirected_by = facts.redirected_by or self.redirected_by
         self.originator = facts.originator or self.originator
         self.att_xfer_success = facts.att_xfer_success or self.att_xfer_success
-        self.transfer_marker = facts.transfer_marker or self.transfer_marker
+        self.diversion_user = facts.diversion_user or self.diversion_user
 
     def bridge_to(self, other: str) -> None:
         if self.partner and self.partner != other and self.partner not in self.previous_partners:
