@@ -255,6 +255,12 @@ def hangup(sw, leg, cause="NORMAL_CLEARING", peer_cause="NORMAL_CLEARING", peer=
             set_state(sw, l, "CS_DESTROY")
             sw.legs.pop(l.uuid, None)
             sw.session_gone(l)
+        owners = []
+        for l in order:
+            if l.owner is not None and l.owner not in owners and l.owner.ended:
+                owners.append(l.owner)
+        for call in owners:
+            sw._call_ended(call)
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -328,8 +334,10 @@ def advance(sw, seconds):
     while remaining > 1e-9:
         with sw.lock:
             legs = [l for l in sw.legs.values() if l.alive and l.media]
+            # only legs being recorded or playing need their streams; the others just move on
+            busy = [l for l in legs if l.recordings or l.playback is not None]
             step = remaining
-            for l in legs:
+            for l in busy:
                 if l.playback is not None and l.playback.samples is not None:
                     step = min(step, l.playback.left / l.rate)
                 for r in l.recordings.values():
@@ -339,18 +347,19 @@ def advance(sw, seconds):
             step = max(step, 0.001)
             for l in legs:
                 n = int(round(step * l.rate))
-                read, write = media.leg_streams(l, n)
-                for r in l.recordings.values():
-                    r.feed(media.at_rate(read, l.rate, r.rate), media.at_rate(write, l.rate, r.rate))
-                    touched.add(r)
+                if l.recordings or l.playback is not None:
+                    read, write = media.leg_streams(l, n)
+                    for r in l.recordings.values():
+                        r.feed(media.at_rate(read, l.rate, r.rate), media.at_rate(write, l.rate, r.rate))
+                        touched.add(r)
                 l.media_pos += n
             sw.clock.advance(step)
             remaining -= step
-            done = sorted((l for l in legs if l.playback is not None and l.playback.left <= 0),
+            done = sorted((l for l in busy if l.playback is not None and l.playback.left <= 0),
                           key=lambda l: l.playback.order)
             for l in done:
                 _finish_playback(sw, l)
-            for l in legs:
+            for l in busy:
                 for r in list(l.recordings.values()):
                     if r.remaining() == 0:
                         record_stop(sw, l, r.path)

@@ -25,11 +25,18 @@ def command(name):
 
 
 def execute(sw, line, conn=None):
+    """Run one api command; never raises (a command about an unknown or hung-up uuid gets
+    FreeSWITCH's error for it, and an emulator bug is logged and answered ``-ERR``, so the
+    connection's reader thread keeps serving)."""
     name, _, args = line.strip().partition(" ")
     fn = _HANDLERS.get(name)
     if fn is None:
         return "-ERR %s Command not found!\n" % name
-    out = fn(sw, args.strip())
+    try:
+        out = fn(sw, args.strip())
+    except Exception:  # noqa: BLE001 - see docstring
+        log.exception("api %r failed in the emulator", line[:200])
+        return error_for(line)
     return out if out else "-ERR no reply\n"
 
 

@@ -34,7 +34,12 @@ class Call:
         if b is not None:
             b.owner = self
         with sw.lock:
-            sw.calls.append(self)
+            sw._call_added(self)
+
+    @property
+    def ended(self):
+        """Every leg of the call is gone (hung up)."""
+        return not any(isinstance(v, Leg) and v.alive for v in vars(self).values())
 
     # -- progress --------------------------------------------------------------------------------
     def ring(self):

@@ -5,6 +5,7 @@ outgoing frame queue), like a mod_event_socket listener with its event queue.  R
 events share the queue, so an ``api`` reply is queued before the events it caused (the
 connection holds its events while the command runs, as FreeSWITCH's listener thread does).
 """
+import itertools
 import logging
 import re
 import socket
@@ -43,6 +44,7 @@ MYEVENTS = ("CHANNEL_ANSWER CHANNEL_APPLICATION CHANNEL_BRIDGE CHANNEL_CREATE CH
             "CHANNEL_HANGUP_COMPLETE CHANNEL_ORIGINATE CHANNEL_UUID CHANNEL_OUTGOING CHANNEL_PARK "
             "CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_STATE CHANNEL_UNBRIDGE CHANNEL_UNPARK "
             "DETECTED_SPEECH DTMF NOTALK TALK").split()
+LAST_SENT_MAX = 20000   # uuids a connection remembers for trigger attribution (oldest dropped)
 _CLOSE = object()
 _SHUT = object()
 
@@ -64,7 +66,8 @@ class Connection:
         self.linger = False
         self.alive = True
         self.connected_at = time.time()
-        self.last_sent = {}           # uuid -> (event name, seq, time sent): trigger attribution
+        self.last_sent = {}           # uuid -> (event name, seq, time sent): trigger attribution,
+        #                               the latest LAST_SENT_MAX uuids
         self._queue = deque()
         self._qcond = threading.Condition()
         self._held = None             # list while an api command runs
@@ -181,10 +184,16 @@ class Connection:
                         break
                     batch.append((frame, meta))
             now = time.time()
+            last_sent = self.last_sent
             for frame, meta in batch:
                 if isinstance(meta, Event) and meta.uuid:
                     # before the write: the client may answer before sendall returns
-                    self.last_sent[meta.uuid] = (meta.name, meta.seq, now)
+                    last_sent[meta.uuid] = (meta.name, meta.seq, now)
+            if len(last_sent) > LAST_SENT_MAX + LAST_SENT_MAX // 8:
+                # dicts keep insertion order: forget the uuids first seen longest ago (calls over
+                # by now); only this thread writes, the reader's get() is safe meanwhile
+                for uid in list(itertools.islice(last_sent, len(last_sent) - LAST_SENT_MAX)):
+                    del last_sent[uid]
             if batch:
                 try:
                     self.switch.faults.write(self, b"".join(f for f, _ in batch))
@@ -199,6 +208,23 @@ class Connection:
                 return
 
     # -- subscription and filters ---------------------------------------------------------------
+    def may_want(self, name, subclass, uuid):
+        """``wants`` before rendering: False when the subscription excludes the event whatever
+        its headers (filters need the rendered event and are checked in ``wants``)."""
+        if not self.authed or self.format is None or not self.alive:
+            return False
+        if self.myevents_uuid is not None:
+            if name == "BACKGROUND_JOB":
+                return "BACKGROUND_JOB" in self.events
+            if uuid != self.myevents_uuid:
+                return False
+        events = self.events
+        if "ALL" in events:
+            return True
+        if name not in events:
+            return False
+        return name != "CUSTOM" or subclass in self.subclasses
+
     def wants(self, ev):
         if not self.authed or self.format is None:
             return False

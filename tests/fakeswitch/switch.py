@@ -3,6 +3,11 @@
 One ``RLock`` (``switch.lock``) guards the whole model; every event is rendered and offered
 to the connections while it is held, so event order is global and an ``api`` command's reply
 can be queued before the events it causes.  Waits are ``Condition.wait_for`` with timeouts.
+
+An event is only rendered (serialised, URL-encoded) when a connection may want it or the
+history keeps it (``keep_events``); otherwise only its model changes and Event-Sequence happen.
+Histories (``events``, ``commands``) are bounded lists with monotonic counters
+(``event_count``, ``command_count``) so ``since=`` stays right after old entries are dropped.
 """
 import contextlib
 import logging
@@ -28,7 +33,7 @@ class CommandRecord:
     ``trigger``: (event name, Event-Sequence, time sent) of the last event about the uuid
     named in the command that this connection had been sent, or None."""
 
-    __slots__ = ("kind", "line", "at", "conn", "reply", "trigger", "index")
+    __slots__ = ("kind", "line", "at", "conn", "reply", "trigger", "index")  # index: monotonic
 
     def __init__(self, kind, line, at, conn, trigger, index):
         self.kind, self.line, self.at, self.conn = kind, line, at, conn
@@ -57,6 +62,7 @@ def _gevent_hub():
     return get_hub_if_exists()
 
 
+CALLS_PRUNE_MIN = 64     # fs.calls keeps at most max(this, 1/8 of it) ended calls
 MID_FRAME = b"Content-Length: 812\nContent-Type: text/event-plain\n\nEvent-Name: CHANNEL_STATE\nCore-UUID: "
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -92,12 +98,19 @@ class FakeSwitch:
         self._set_identity()
         self.seq = 0
         self.legs = {}
-        self.calls = []
+        self.calls = []              # Calls; ended ones are forgotten once there are many
+        self._calls_ended = 0        # ended calls still in self.calls (about)
         self.conferences = {}        # name -> {"uuid", "members", "next_id"} (dialplan.conference)
         self.connections = []
-        self.commands = []
-        self.events = []             # every emitted Event (bounded by keep_events)
+        self.commands = []           # CommandRecords (the latest keep_commands; None = all)
+        self.keep_commands = None
+        self.command_count = 0       # commands ever received (CommandRecord.index is monotonic)
+        self._commands_base = 0      # index of self.commands[0]
+        self.events = []             # emitted Events: at least the latest keep_events (0: none)
         self.keep_events = 20000
+        self.event_count = 0         # events ever emitted (rendered or not)
+        self._events_base = 0        # event number of self.events[0]
+        self.rendered = 0            # events actually rendered (someone wanted them or history)
         self.started_at = time.time()
         self._listener = None
         self._next_conn = 0
@@ -191,28 +204,76 @@ class FakeSwitch:
                 c.close(DISCONNECT_GOODBYE)
 
     # -- events -------------------------------------------------------------------------------
+    def _call_added(self, call):
+        self.calls.append(call)
+
+    def _call_ended(self, call):
+        """A call's last leg is gone: ended calls are dropped from ``calls`` in batches, once more
+        than max(CALLS_PRUNE_MIN, 1/8 of the list) ended (amortised O(1) per call)."""
+        self._calls_ended += 1
+        calls = self.calls
+        if self._calls_ended > max(CALLS_PRUNE_MIN, len(calls) // 8):
+            calls[:] = [c for c in calls if not c.ended]
+            self._calls_ended = 0
+
     def next_seq(self):
         self.seq += 1
         return self.seq
 
+    def _needed(self, name, subclass, uuid):
+        """Must an event be rendered: history keeps it, or a connection may want it (its
+        subscription says yes; filters are applied later, on the rendered event)."""
+        if self.keep_events:
+            return True
+        for c in self.connections:
+            if c.may_want(name, subclass, uuid):
+                return True
+        return False
+
     def emit(self, ev):
         """Offer a rendered event to every connection (call with ``self.lock`` held)."""
-        self.events.append(ev)
-        if len(self.events) > self.keep_events:
-            del self.events[: len(self.events) - self.keep_events]
+        self.event_count += 1
+        keep = self.keep_events
+        if keep:
+            events = self.events
+            events.append(ev)
+            if len(events) > keep + max(64, keep // 8):   # trim in chunks, not once per event
+                cut = len(events) - keep
+                del events[:cut]
+                self._events_base += cut
+        else:
+            self.events.clear()
+            self._events_base = self.event_count
         for c in self.connections:
             c.offer(ev)
         self.cond.notify_all()
         return ev
 
+    def _skip(self):
+        """An event nobody wants and no history keeps: counted, never rendered."""
+        self.event_count += 1
+        self.events.clear()
+        self._events_base = self.event_count
+        self.cond.notify_all()
+        return None
+
     def fire(self, name, leg, **kw):
-        """Render and emit a channel event of ``leg`` (see Renderer.channel_event)."""
+        """Render and emit a channel event of ``leg`` (see Renderer.channel_event).  Returns the
+        Event, or None when it was not rendered (nobody subscribed, ``keep_events = 0``)."""
         with self.lock:
-            return self.emit(self.renderer.channel_event(name, leg, self.next_seq(), **kw))
+            seq = self.next_seq()
+            if not self._needed(name, kw.get("subclass"), leg.uuid):
+                return self._skip()
+            self.rendered += 1
+            return self.emit(self.renderer.channel_event(name, leg, seq, **kw))
 
     def fire_plain(self, name, headers=(), body=None, subclass=None, origin=None):
         with self.lock:
-            return self.emit(self.renderer.plain_event(name, self.next_seq(), headers, body, subclass, origin))
+            seq = self.next_seq()
+            if not self._needed(name, subclass, None):
+                return self._skip()
+            self.rendered += 1
+            return self.emit(self.renderer.plain_event(name, seq, headers, body, subclass, origin))
 
     def heartbeat(self):
         up = int(time.time() - self.started_at)
@@ -227,9 +288,12 @@ class FakeSwitch:
             ("Session-Peak-FiveMin", 0), ("Idle-CPU", "99.000000")])
 
     def wait_for_event(self, name, timeout=5.0, uuid=None, since=0, pred=None):
-        """Wait until an event named ``name`` (and of ``uuid``) was emitted; returns it."""
+        """Wait until an event named ``name`` (and of ``uuid``) was emitted; returns it.
+        ``since`` = ``fs.event_count`` (= ``len(fs.events)`` while nothing was trimmed) before an
+        action; only the events kept in ``fs.events`` can be found."""
         def find():
-            for ev in self.events[since:] if since >= 0 else self.events:
+            start = max(0, since - self._events_base) if since >= 0 else 0
+            for ev in self.events[start:]:
                 if ev.name == name and (uuid is None or ev.uuid == uuid) and (pred is None or pred(ev)):
                     return ev
             return None
@@ -245,20 +309,28 @@ class FakeSwitch:
             m = _UUID_RE.search(line)
             if m:
                 trigger = conn.last_sent.get(m.group(0))
-            rec = CommandRecord(kind, line, time.time(), conn.id, trigger, len(self.commands))
-            self.commands.append(rec)
+            rec = CommandRecord(kind, line, time.time(), conn.id, trigger, self.command_count)
+            self.command_count += 1
+            cmds = self.commands
+            cmds.append(rec)
+            keep = self.keep_commands
+            if keep is not None and len(cmds) > keep + max(64, keep // 8):
+                cut = len(cmds) - keep
+                del cmds[:cut]
+                self._commands_base += cut
             self.cond.notify_all()
             return rec
 
     def wait_for_command(self, pattern, timeout=5.0, kind=("api", "bgapi"), since=0):
         """Wait for a received command whose line matches regex ``pattern``; returns the
-        CommandRecord.  ``since`` = index into ``self.commands`` to start from (use
-        ``len(fs.commands)`` before an action to ignore earlier ones)."""
+        CommandRecord.  ``since`` = command number to start from (``fs.command_count``, or
+        ``len(fs.commands)`` while nothing was trimmed, before an action ignores earlier ones;
+        ``rec.index + 1`` the ones up to ``rec``)."""
         rx = re.compile(pattern)
         kinds = (kind,) if isinstance(kind, str) else kind
 
         def find():
-            for rec in self.commands[since:]:
+            for rec in self.commands[max(0, since - self._commands_base):]:
                 if rec.kind in kinds and rx.search(rec.line):
                     return rec
             return None
@@ -353,7 +425,7 @@ class FakeSwitch:
                     leg.recordings.clear()
                     leg.alive = False
                 self.legs.clear()
-                self.calls = []
+                self.calls.clear()
                 self.conferences = {}
         if not down:
             self.start()
