@@ -46,6 +46,7 @@ def report(r: dict) -> str:
              f"| switch-side listener queue peak (events) | {fmt(r.get('switch_queue_peak_events'))} |",
              f"| events lost by the switch / listener killed | {fmt(r.get('events_lost'))} / "
              f"{r.get('listener_killed')} |",
+             f"| call hold s | {fmt(r.get('hold_s'))} |",
              f"| uuid_record start received / expected | {fmt(r.get('uuid_record_received'))} / "
              f"{fmt(r.get('uuid_record_expected'))} |",
              f"| recording decisions lost | {fmt(lost)} |",
@@ -70,12 +71,14 @@ def main(argv=None):
     ap.add_argument("--sustainable", type=float, default=350.0, help="calls/s the controller sustains")
     ap.add_argument("--factor", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--hold", type=float, default=2.0, help="seconds each call lasts after its bridge (a call "
+                    "that ended before the controller handled its bridge is refused by the switch)")
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     work = Workdir(args.users, args.workdir)
-    res = run(work, args.sustainable, args.factor, args.seconds)
+    res = run(work, args.sustainable, args.factor, args.seconds, args.hold)
     res["environment"] = environment()
     print(report(res))
     if args.json:

@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 
+import gevent.event
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
@@ -101,21 +102,28 @@ def test_a_command_waiting_for_its_reply_fails_at_once_when_the_connection_drops
     assert h.wait_finalised()[0].status == "completed"
 
 
-def test_commands_are_time_limited_and_late_replies_do_not_shift_later_ones(app):
+def test_a_late_reply_is_waited_for_and_later_commands_keep_their_own_replies(app, caplog):
+    # FreeSWITCH answers in order: past CALLREC_ESL_COMMAND_TIMEOUT a uuid_record is reported, not given up (giving
+    # up would leave a file FreeSWITCH did record with no row); its late reply completes it.
     h = Harness(app, CALLREC_ESL_COMMAND_TIMEOUT=0.3)
     try:
         h.account("1000", enabled=True, auto_record_outgoing=True)
         h.start()
         h.fs.delay_replies(1.0, r"^uuid_record")
-        first = h.fs.call_user_to_user("1000", "1001")
-        first.answer()
-        wait_for(lambda: h.controller.metrics.recordings_failed._value.get() == 1, 3, "the timeout")
-        h.settle()  # the late reply arrived and was given to the abandoned command
-        second = _recorded_call(h)
+        with caplog.at_level(logging.WARNING, logger="controller.esl"):
+            first = h.fs.call_user_to_user("1000", "1001")
+            first.answer()
+            wait_for(lambda: any("still waiting" in r.getMessage() for r in caplog.records), 3, "the timeout")
+            h.settle()  # the late reply arrived and completed the first recording
+            second = _recorded_call(h)
+        assert any("late reply" in r.getMessage() for r in caplog.records)
+        assert h.controller.metrics.recordings_failed._value.get() == 0
+        first.talk(seconds=1.5)
         second.hangup("a")
         first.hangup("a")
-        rows = h.wait_finalised()
-        assert [r.leg_uuid for r in rows] == [second.a.uuid]
+        rows = h.wait_finalised(2)
+        assert sorted(r.leg_uuid for r in rows) == sorted([first.a.uuid, second.a.uuid])
+        assert {r.status for r in rows} == {"completed"}
     finally:
         h.stop()
 
@@ -131,7 +139,9 @@ def test_authentication_is_time_limited():
         assert fs.commands == []  # it never got as far as sending anything the switch understood
 
 
-def test_the_event_queue_is_bounded_and_overload_applies_back_pressure_without_losing_events(app, caplog):
+def test_overload_keeps_reading_stores_events_compact_and_loses_no_decision(app, caplog):
+    # The queue's budget (here 4 events) only changes how events are kept (compact) and sheds the ones that
+    # cannot change a decision (HEARTBEAT, unhandled); every recording decision is still made.
     h = Harness(app, CALLREC_EVENT_QUEUE_SIZE=4)
     try:
         h.account("1000", enabled=True, auto_record_outgoing=True)
@@ -148,6 +158,53 @@ def test_the_event_queue_is_bounded_and_overload_applies_back_pressure_without_l
         for call in calls:
             call.hangup("a")
         assert len(h.wait_finalised(15, timeout=10)) == 15
+    finally:
+        h.stop()
+
+
+def test_command_replies_are_read_even_when_the_event_queue_is_full(app):
+    # Replies share the TCP stream with the events: with the dispatcher stuck behind a full queue, the reply of a
+    # uuid_record already sent must still be read (the old "pause reading when full" policy lost the decision).
+    h = Harness(app, CALLREC_EVENT_QUEUE_SIZE=4)
+    try:
+        h.account("1000", enabled=True, auto_record_outgoing=True)
+        h.start()
+        esl = h.controller.esl
+        before, after = gevent.event.Event(), gevent.event.Event()
+        held = []
+
+        def hold_before(event):  # the dispatcher waits here (a slow handler) before the recorder's handler runs
+            if not held:
+                held.append("before")
+                before.wait()
+
+        def hold_after(event):  # ... and here, after the recorder's handler wrote the uuid_record
+            if len(held) == 1:
+                held.append("after")
+                after.wait()
+
+        esl._handlers["CHANNEL_BRIDGE"].insert(0, hold_before)
+        esl._handlers["CHANNEL_BRIDGE"].append(hold_after)
+        first = h.fs.call_user_to_user("1000", "1001")
+        first.answer()
+        wait_for(lambda: held == ["before"], 5, "the dispatcher to be held")
+        burst = [h.fs.call_user_to_user("1000", "1001") for _ in range(8)]
+        for call in burst:
+            call.answer()  # events pile up behind the held dispatcher: the queue goes over its budget
+        wait_for(lambda: esl.conn.events.overloaded, 5, "the queue to be over its budget")
+        before.set()  # the uuid_record of the first call goes out; its reply comes behind the queued events
+        h.wait_command(r"^uuid_record %s start" % first.a.uuid)
+        wait_for(lambda: h.controller.metrics.recordings_started.labels("auto")._value.get() == 1, 5,
+                 "the reply to be read while the dispatcher is still held")
+        assert held == ["before", "after"] and not after.is_set()
+        after.set()
+        h.settle(timeout=10)
+        started = {c.line.split()[1] for c in h.commands(r"^uuid_record \S+ start")}
+        assert started == {c.a.uuid for c in [first] + burst}
+        assert h.controller.metrics.recordings_failed._value.get() == 0
+        for call in [first] + burst:
+            call.hangup("a")
+        assert len(h.wait_finalised(9, timeout=10)) == 9
     finally:
         h.stop()
 
