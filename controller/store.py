@@ -32,7 +32,7 @@ import gevent.event
 from gevent.threadpool import ThreadPool
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callrec import outbox
 from callrec.models import Account, ControllerStatus, PolicyRevision, Recording, Settings, db, utcnow
@@ -42,7 +42,9 @@ from .decisions import RecordingSettings
 
 logger = logging.getLogger(__name__)
 
-DB_DOWN_ERRORS = (OperationalError, DBAPIError)
+# Errors that mean "the database is not there": the write waits and is retried. Anything else (a constraint
+# violation, a bug) is the write's own fault: retrying it forever would block every write behind it.
+DB_DOWN_ERRORS = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
