@@ -20,21 +20,29 @@ class RequeueRefused(Conflict):
     error_id = "requeue-refused"
 
 
+def delivery_decision(recording_status: str, policy: EffectivePolicy | None) -> tuple[str, str, str]:
+    """(status, recipient, reason) of the Delivery row of a finalised recording: "pending" with the recipient,
+    or "skipped" with the reason. Pure: shared by `enqueue` (ORM) and the controller's bulk writes (Core)."""
+    if recording_status != "completed":
+        return "skipped", "", f"recording {recording_status.replace('_', ' ')}"
+    if policy is None:
+        return "skipped", "", "the account no longer exists"
+    if policy.email_recipient is None:
+        return "skipped", "", policy.email_block_reason or "no recipient"
+    return "pending", policy.email_recipient, ""
+
+
+def delivery_values(recording_status: str, policy: EffectivePolicy | None, now) -> dict:
+    """The Delivery row's column values (without recording_id) for `delivery_decision`; pending rows are due
+    `now`, skipped rows never."""
+    status, recipient, reason = delivery_decision(recording_status, policy)
+    return dict(status=status, recipient=recipient, reason=reason, attempts=0, created_at=now,
+                next_attempt_at=now if status == "pending" else None)
+
+
 def enqueue(session, recording: Recording, policy: EffectivePolicy | None) -> Delivery:
     """Add (not commit) the Delivery row for a finalised recording, pending or skipped with the reason."""
-    delivery = Delivery(recording=recording, attempts=0, created_at=utcnow())
-    if recording.status != "completed":
-        delivery.status, delivery.reason = "skipped", f"recording {recording.status.replace('_', ' ')}"
-        delivery.next_attempt_at = None
-    elif policy is None:
-        delivery.status, delivery.reason = "skipped", "the account no longer exists"
-        delivery.next_attempt_at = None
-    elif policy.email_recipient is None:
-        delivery.status, delivery.reason = "skipped", policy.email_block_reason or "no recipient"
-        delivery.next_attempt_at = None
-    else:
-        delivery.status, delivery.recipient = "pending", policy.email_recipient
-        delivery.next_attempt_at = utcnow()
+    delivery = Delivery(recording=recording, **delivery_values(recording.status, policy, utcnow()))
     session.add(delivery)
     return delivery
 

@@ -22,7 +22,7 @@ from .esl import EslClient, EslError, EslEvent
 from .facts import event_time_us, leg_facts, record_facts
 from .policies import PolicyCache
 from .store import RecordingRow, Store, WriteQueue, inspect_file
-from .tracker import LegState, Tracker
+from .tracker import GoneLeg, LegState, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,16 @@ class CommandSender:
         return RecordingRow(call_key=call_key, leg_uuid=leg.uuid if leg else "", account=account,
                             direction=direction, trigger=trigger, path=path, caller=caller, callee=callee)
 
-    def _finalise(self, decision: Finalise, leg: LegState | None) -> None:
+    def _finalise(self, decision: Finalise, leg: LegState | GoneLeg | None) -> None:
+        try:
+            self._submit_finalise(decision, None if isinstance(leg, GoneLeg) else leg)
+        finally:
+            # once all its recordings are finalised, a hung-up leg is remembered compact (tracker.GoneLeg)
+            self.tracker.finalised(decision.leg_uuid, decision.account)
+
+    def _submit_finalise(self, decision: Finalise, leg: LegState | None) -> None:
+        # leg None: not tracked (resync), or a compact GoneLeg whose recordings were finalised already: the row
+        # is finalised from the decision if the database still says `recording` (a finalisation runs once)
         rec = leg.recordings.get(decision.account) if leg else None
         if leg is not None and (rec is None or not rec.confirmed):
             return  # FreeSWITCH never accepted it: there is no file and no row
@@ -215,16 +224,15 @@ class CommandSender:
         def inspect():  # the file work, before the write batch's transaction opens
             return inspect_file(row.path, min_seconds) if target is None and row.path else None
 
-        def finalise(prepared=None):
-            return Store.finalise(row, policy, min_seconds, target, inspected=prepared)
-
         def done(status):  # in the event loop, once committed
             logger.info("call leg %s (call %s): recording of account %s finalised: %s", row.leg_uuid,
                         row.call_key, row.account, status)
             if metrics:
                 metrics.recordings_finalised.labels(status).inc()
 
-        self.writes.submit("finalise recording", finalise, prepare=inspect, on_done=done)
+        # Store.finalise jobs run in bulk with the batch's other recording writes (store.bulk_write)
+        self.writes.submit("finalise recording", Store.finalise, row, policy, min_seconds, target, prepare=inspect,
+                           on_done=done)
 
 
 # ------------------------------------------------------------------------------------------- handlers

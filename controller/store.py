@@ -30,12 +30,11 @@ from typing import Callable
 import gevent
 import gevent.event
 from gevent.threadpool import ThreadPool
-from sqlalchemy import select
-from sqlalchemy.orm import lazyload
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callrec import outbox
-from callrec.models import Account, ControllerStatus, PolicyRevision, Recording, Settings, db, utcnow
+from callrec.models import Account, ControllerStatus, Delivery, PolicyRevision, Recording, Settings, db, utcnow
 from callrec.policy import EffectivePolicy
 
 from .decisions import RecordingSettings
@@ -71,11 +70,8 @@ class RecordingRow:
 class Store:
     """Runs database work in the app context, in one dedicated thread."""
 
-    # True while the WriteQueue runs a batch (in the database thread): no autoflush, no commit per write; the
-    # batch flushes and commits once. The Recording rows added by the running batch, by (call key, account),
-    # stand in for the queries that cannot see them yet.
+    # True while the WriteQueue runs a batch (in the database thread): no commit per write; the batch commits once.
     batching = False
-    batch_rows: dict = {}
 
     def __init__(self, app):
         self.app = app
@@ -136,29 +132,15 @@ class Store:
                      path=r.file_path, direction=r.direction, trigger=r.trigger) for r in rows]
 
     # -- writes -----------------------------------------------------------------------------------------
+    # The per-call writes (insert at start, finalisation + Delivery row at hangup) are SQLAlchemy Core statements
+    # run in bulk: a WriteQueue batch of N of them costs two SELECTs (account ids, existing rows) and at most one
+    # executemany per kind (INSERT recording, UPDATE recording, INSERT delivery), no ORM unit of work.
     @staticmethod
-    def insert_recording(row: RecordingRow) -> int:
-        """Create the Recording row (status recording), or return the existing one: one per call+account."""
-        if Store.batching and (row.call_key, row.account) in Store.batch_rows:
-            return None
-        # plain columns, not entities: an Account or Recording entity drags 5 joined-eager tables along
-        account_id = db.session.scalar(select(Account.id).where(Account.number == row.account))
-        existing = db.session.scalar(select(Recording.id).where(Recording.call_uuid == row.call_key,
-                                                                Recording.account_number == row.account))
-        if existing is not None:
-            if not Store.batching:
-                db.session.rollback()
-            return existing
-        rec = Recording(call_uuid=row.call_key, leg_uuid=row.leg_uuid, account_id=account_id,
-                        account_number=row.account, direction=row.direction, trigger=row.trigger,
-                        caller=row.caller[:255], callee=row.callee[:255], file_path=row.path,
-                        status="recording", started_at=utcnow())
-        db.session.add(rec)
-        if Store.batching:
-            Store.batch_rows[(row.call_key, row.account)] = rec
-            return None
-        db.session.commit()
-        return rec.id
+    def insert_recording(row: RecordingRow) -> int | None:
+        """Create the Recording row (status recording), or return the existing one's id: one per call+account."""
+        (result,) = bulk_write([_InsertOp(row)])
+        _done()
+        return result
 
     @staticmethod
     def finalise(row: RecordingRow, policy: EffectivePolicy | None, min_seconds: float,
@@ -167,46 +149,9 @@ class Store:
 
         `inspected`: `inspect_file(row.path, min_seconds)` computed before the transaction (used when the row's
         file is that path)."""
-        rec = Store.batch_rows.get((row.call_key, row.account)) if Store.batching else None
-        if rec is None:
-            rec = db.session.scalar(select(Recording).options(lazyload("*"))  # no joined-eager account tables
-                                    .where(Recording.call_uuid == row.call_key,
-                                           Recording.account_number == row.account))
-        if rec is None:  # the insert never made it (e.g. database outage at the start): create it now
-            account_id = db.session.scalar(select(Account.id).where(Account.number == row.account))
-            rec = Recording(call_uuid=row.call_key, leg_uuid=row.leg_uuid,
-                            account_id=account_id, account_number=row.account,
-                            direction=row.direction, trigger=row.trigger, caller=row.caller[:255],
-                            callee=row.callee[:255], file_path=row.path, status="recording", started_at=utcnow())
-            db.session.add(rec)
-            if Store.batching:
-                Store.batch_rows[(row.call_key, row.account)] = rec
-            else:
-                db.session.flush()
-        if rec.status != "recording":
-            if not Store.batching:
-                db.session.rollback()
-            return None  # already finalised: never twice, never two deliveries
-        if rec.file_path != row.path and row.path:
-            rec.file_path = row.path
-        if target:  # the phone's own file lives under FreeSWITCH's record-path: copy it into our layout
-            try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copy2(rec.file_path, target)
-                rec.file_path = target
-            except OSError as exc:
-                logger.warning("call %s: cannot copy %s into the recordings directory: %s", row.call_key,
-                               rec.file_path, exc)
-        if inspected is not None and rec.file_path == row.path:
-            status, detail, size, digest, duration = inspected
-        else:
-            status, detail, size, digest, duration = inspect_file(rec.file_path, min_seconds)
-        rec.status, rec.status_detail = status, detail
-        rec.size_bytes, rec.sha256, rec.duration_seconds = size, digest, duration
-        rec.ended_at = utcnow()
-        outbox.enqueue(db.session, rec, policy)
+        (result,) = bulk_write([_FinaliseOp(row, policy, min_seconds, target, inspected)])
         _done()
-        return status
+        return result
 
     @staticmethod
     def heartbeat(node: str, connected: bool, core_uuid: str, last_event_at: datetime | None, detail: str) -> None:
@@ -249,6 +194,132 @@ def inspect_file(path: str, min_seconds: float) -> tuple[str, str, int | None, s
     return "completed", "", size, digest.hexdigest(), round(duration, 3)
 
 
+class _InsertOp:
+    __slots__ = ("row",)
+
+    def __init__(self, row: RecordingRow):
+        self.row = row
+
+
+class _FinaliseOp:
+    __slots__ = ("row", "policy", "min_seconds", "target", "inspected")
+
+    def __init__(self, row, policy, min_seconds, target=None, inspected=None):
+        self.row, self.policy, self.min_seconds, self.target, self.inspected = row, policy, min_seconds, target, \
+            inspected
+
+
+_REC = Recording.__table__
+_DELIVERY = Delivery.__table__
+_ACCOUNT = Account.__table__
+_SELECT_ACCOUNTS = select(_ACCOUNT.c.number, _ACCOUNT.c.id).where(
+    _ACCOUNT.c.number.in_(bindparam("numbers", expanding=True)))
+_SELECT_EXISTING = select(_REC.c.id, _REC.c.call_uuid, _REC.c.account_number, _REC.c.status, _REC.c.file_path) \
+    .where(_REC.c.call_uuid.in_(bindparam("keys", expanding=True)))
+_INSERT_RECORDING = insert(_REC)
+_UPDATE_RECORDING = update(_REC).where(_REC.c.id == bindparam("b_id")).values(
+    file_path=bindparam("b_file_path"), status=bindparam("b_status"), status_detail=bindparam("b_status_detail"),
+    size_bytes=bindparam("b_size_bytes"), sha256=bindparam("b_sha256"),
+    duration_seconds=bindparam("b_duration_seconds"), ended_at=bindparam("b_ended_at"))
+_INSERT_DELIVERY = insert(_DELIVERY)
+
+
+def bulk_write(ops: list) -> list:
+    """Run insert/finalise operations, in order, with Core statements in bulk (in the caller's transaction, not
+    committed). Same outcome as running them one by one: one row per (call key, account) -- an insert of a key
+    that has a row returns that row's id, a finalisation of a key without one creates it --, a row is finalised
+    once (a second finalisation returns None), each finalisation adds its Delivery row (`outbox.delivery_values`).
+    Returns per op: insert -> the existing row's id, or None (new row); finalise -> the status, or None."""
+    conn = db.session.connection()
+    numbers = {op.row.account for op in ops}
+    account_ids = dict(conn.execute(_SELECT_ACCOUNTS, {"numbers": list(numbers)}).all())
+    keys = {op.row.call_key for op in ops}
+    # (call key, account) -> [id or None, status, file_path, insert params (new row) or None]
+    state: dict[tuple[str, str], list] = {}
+    for rec_id, call_uuid, account_number, status, file_path in conn.execute(
+            _SELECT_EXISTING, {"keys": list(keys)}):
+        if account_number in numbers:
+            state.setdefault((call_uuid, account_number), [rec_id, status, file_path, None])
+    inserts: list[dict] = []   # new rows (already final when finalised in this batch)
+    updates: list[dict] = []   # finalisations of existing rows
+    deliveries: list[tuple[list, dict]] = []  # (the row's state, delivery values without recording_id)
+    results = []
+    now = utcnow()
+    for op in ops:
+        row = op.row
+        key = (row.call_key, row.account)
+        entry = state.get(key)
+        if isinstance(op, _InsertOp):
+            if entry is None:
+                state[key] = _new_row(row, account_ids, now, inserts)
+            results.append(entry[0] if entry is not None else None)
+            continue
+        if entry is None:  # the insert never made it (e.g. database outage at the start): create it now
+            entry = state[key] = _new_row(row, account_ids, now, inserts)
+        if entry[1] != "recording":
+            results.append(None)  # already finalised: never twice, never two deliveries
+            continue
+        file_path = entry[2]
+        if file_path != row.path and row.path:
+            file_path = row.path
+        if op.target:  # the phone's own file lives under FreeSWITCH's record-path: copy it into our layout
+            try:
+                os.makedirs(os.path.dirname(op.target), exist_ok=True)
+                shutil.copy2(file_path, op.target)
+                file_path = op.target
+            except OSError as exc:
+                logger.warning("call %s: cannot copy %s into the recordings directory: %s", row.call_key,
+                               file_path, exc)
+        if op.inspected is not None and file_path == row.path:
+            status, detail, size, digest, duration = op.inspected
+        else:
+            status, detail, size, digest, duration = inspect_file(file_path, op.min_seconds)
+        entry[1], entry[2] = status, file_path
+        params = entry[3]
+        if params is not None:  # inserted by this batch: insert it final
+            params.update(file_path=file_path, status=status, status_detail=detail, size_bytes=size,
+                          sha256=digest, duration_seconds=duration, ended_at=now)
+        else:
+            updates.append(dict(b_id=entry[0], b_file_path=file_path, b_status=status, b_status_detail=detail,
+                                b_size_bytes=size, b_sha256=digest, b_duration_seconds=duration, b_ended_at=now))
+        deliveries.append((entry, outbox.delivery_values(status, op.policy, now)))
+        results.append(status)
+    if inserts:
+        new_ids = _insert_recordings(conn, inserts)
+        for params, rec_id in zip(inserts, new_ids):
+            state[(params["call_uuid"], params["account_number"])][0] = rec_id
+    if updates:
+        conn.execute(_UPDATE_RECORDING, updates)
+    if deliveries:
+        rows = []
+        for entry, values in deliveries:
+            values["recording_id"] = entry[0]
+            rows.append(values)
+        conn.execute(_INSERT_DELIVERY, rows)
+    return results
+
+
+def _new_row(row: RecordingRow, account_ids: dict, now, inserts: list) -> list:
+    params = dict(call_uuid=row.call_key, leg_uuid=row.leg_uuid, account_id=account_ids.get(row.account),
+                  account_number=row.account, direction=row.direction, trigger=row.trigger,
+                  caller=row.caller[:255], callee=row.callee[:255], file_path=row.path, status="recording",
+                  status_detail="", started_at=now, ended_at=None, duration_seconds=None, size_bytes=None,
+                  sha256=None)
+    inserts.append(params)
+    return [None, "recording", row.path, params]
+
+
+def _insert_recordings(conn, inserts: list[dict]) -> list[int]:
+    """INSERT the new rows in one executemany; their ids, in order."""
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        result = conn.execute(_INSERT_RECORDING.returning(_REC.c.id, sort_by_parameter_order=True), inserts)
+        return list(result.scalars())
+    conn.execute(_INSERT_RECORDING, inserts)
+    ids = {(c, a): i for i, c, a, _s, _f in conn.execute(
+        _SELECT_EXISTING, {"keys": list({p["call_uuid"] for p in inserts})})}
+    return [ids[(p["call_uuid"], p["account_number"])] for p in inserts]
+
+
 class _Job:
     __slots__ = ("label", "fn", "args", "prepare", "on_done")
 
@@ -267,18 +338,32 @@ def _run_batch(jobs: list[_Job]) -> list:
                 value = job.prepare()
             except Exception:  # noqa: BLE001 - the job then does the work itself
                 logger.exception("database write %s: preparation failed", job.label)
+            time.sleep(0)  # file work (hashing) between hub turns, not one long GIL hold
         prepared.append(value)
-    Store.batching, Store.batch_rows = True, {}
+    Store.batching = True
     try:
-        results = []
-        with db.session.no_autoflush:  # one flush for the whole batch (at the commit)
+        results: list = []
+        ops: list = []  # consecutive recording writes, run together by bulk_write
+        with db.session.no_autoflush:  # other jobs: one flush for the whole batch (at the commit)
             for job, value in zip(jobs, prepared):
+                if job.fn is Store.insert_recording:
+                    ops.append(_InsertOp(*job.args))
+                    continue
+                if job.fn is Store.finalise:
+                    ops.append(_FinaliseOp(*job.args, inspected=value))
+                    continue
+                if ops:
+                    results.extend(bulk_write(ops))
+                    ops = []
+                    time.sleep(0)
                 results.append(job.fn(*job.args, prepared=value) if job.prepare is not None else job.fn(*job.args))
                 time.sleep(0)  # a real thread: hand the GIL to the event loop between writes, not every 5 ms
-        Store.batching, Store.batch_rows = False, {}
+            if ops:
+                results.extend(bulk_write(ops))
+        Store.batching = False
         db.session.commit()
     finally:
-        Store.batching, Store.batch_rows = False, {}
+        Store.batching = False
     return results
 
 

@@ -25,6 +25,7 @@ class OwnRecording:
     confirmed: bool = False  # FreeSWITCH accepted it at least once (the file should exist)
     stopped_by_user: bool = False
     file_open: bool = False  # FreeSWITCH reported RECORD_START of this file and no RECORD_STOP yet
+    finalised: bool = False  # the hung-up leg's Finalise of it was carried out (handed to the database)
 
 
 @dataclass(slots=True)  # no per-instance __dict__: ~1 KB less per remembered leg
@@ -116,16 +117,45 @@ class LegState:
         return rec if rec is not None and rec.active else None
 
 
+_NO_ENTRIES: dict = {}  # shared, never written: a GoneLeg has no recordings, no foreign files
+
+
+class GoneLeg:
+    """What is kept of a hung-up account leg once its recordings are finalised, for the remembered window: who
+    it was (account, voicemail), its transfer mark and former partners (redirect detection), and the
+    (call key, account) pairs it holds in `Tracker.keys` (one file per call and account). ~0.2 KB instead of a
+    LegState. Reads like a hung-up LegState for what callers look at on a gone leg."""
+
+    __slots__ = ("uuid", "account", "voicemail", "transfer_marker", "previous_partners", "keys", "gone_at")
+    hung_up = True
+    known = True
+    recordings = _NO_ENTRIES
+    foreign = _NO_ENTRIES
+    partner = None
+    caller_number = callee_number = destination = ""  # what a late row for it would carry (never, in practice)
+    created_us = 0
+
+    def __init__(self, leg: "LegState"):
+        self.uuid, self.account, self.voicemail = leg.uuid, leg.account, leg.voicemail
+        self.transfer_marker = leg.transfer_marker
+        self.previous_partners = tuple(leg.previous_partners)
+        self.keys = tuple((rec.call_key, rec.account) for rec in leg.recordings.values())
+        self.gone_at = leg.gone_at
+
+    def unbridge(self) -> None:
+        pass  # its partners were recorded at its hangup
+
+
 class Tracker:
     """Live legs by UUID, plus recently gone ones."""
 
     def __init__(self, keep_seconds: float = 120.0):
         self.legs: dict[str, LegState] = {}
-        self.gone: dict[str, LegState] = {}
+        self.gone: dict[str, LegState | GoneLeg] = {}
         self.keep_seconds = keep_seconds
         self.keys: dict[tuple[str, str], str] = {}  # (call_key, account) -> leg uuid holding that recording
 
-    def get(self, uuid: str) -> LegState | None:
+    def get(self, uuid: str) -> LegState | GoneLeg | None:
         return self.legs.get(uuid) or self.gone.get(uuid)
 
     def leg(self, uuid: str) -> LegState:
@@ -148,15 +178,29 @@ class Tracker:
             return None
         leg.hung_up, leg.gone_at = True, now
         if leg.account is not None or leg.recordings:
-            # only an account's leg can be a redirecting party later; at 500 calls/s the rest would pile up
-            self.gone[uuid] = leg
+            # only an account's leg can be a redirecting party later; at 500 calls/s the rest would pile up. The
+            # whole LegState stays until its recordings are finalised (`finalised`), then only a GoneLeg.
+            self.gone[uuid] = leg if leg.recordings else GoneLeg(leg)
         return leg
+
+    def finalised(self, uuid: str, account: str) -> None:
+        """The Finalise of `account`'s recording on the hung-up leg `uuid` was carried out; once all of its
+        recordings are, the leg is kept compact (GoneLeg) for the rest of the window."""
+        leg = self.gone.get(uuid)
+        if not isinstance(leg, LegState) or self.legs.get(uuid) is leg:
+            return
+        rec = leg.recordings.get(account)
+        if rec is not None:
+            rec.finalised = True
+        if all(r.finalised for r in leg.recordings.values()):
+            self.gone[uuid] = GoneLeg(leg)
 
     def prune(self, now: float) -> None:
         for uuid in [u for u, leg in self.gone.items() if now - leg.gone_at > self.keep_seconds]:
             leg = self.gone.pop(uuid)
-            for rec in leg.recordings.values():
-                self.keys.pop((rec.call_key, rec.account), None)
+            keys = leg.keys if isinstance(leg, GoneLeg) else [(r.call_key, r.account) for r in leg.recordings.values()]
+            for key in keys:
+                self.keys.pop(key, None)
 
     def claim_key(self, candidates: list[str], account: str, leg_uuid: str) -> str:
         """The first candidate call key this account has no recording under yet (one file per call+account)."""
