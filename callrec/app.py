@@ -30,6 +30,10 @@ def create_core_app(name: str = "callrec", test_config: dict | None = None) -> F
         # The web UI and the controller write to one file from several processes: wait for locks.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
                                                    "connect_args": {"timeout": 30}}
+    elif url.startswith(("postgresql", "postgres")):
+        # psycopg2: batch executemany UPDATEs too (the controller finalises recordings in bulk)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                                                   "executemany_mode": "values_plus_batch"}
     install_listeners()
     db.init_app(app)
     if url.startswith("sqlite"):
