@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import require_tools
+
 ROOT = Path(__file__).resolve().parents[2]
 SOUNDS = ROOT / "sounds"
 # The controller plays $CALLREC_SOUNDS_DIR/callrec/<name>; FreeSWITCH picks <rate>/ itself.
@@ -18,14 +20,6 @@ RATES = (8000, 16000)
 FILES = [(rate, name) for rate in RATES for name in NAMES]
 
 
-def require_tools(*tools):
-    """Skip when a tool is missing here; in CI (env CI set) a missing tool is a failure."""
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        message = f"not installed: {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must install it)")
-        pytest.skip(message)
 
 
 @pytest.mark.parametrize(("rate", "name"), FILES, ids=[f"{r}/{n}" for r, n in FILES])

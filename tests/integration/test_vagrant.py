@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import require_tools
+
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANT = ROOT / "vagrant"
 SIPP = VAGRANT / "sipp"
@@ -28,14 +30,6 @@ sys.path.insert(0, str(SIPP))
 import make_dtmf_pcap  # noqa: E402  (a script, not a package)
 
 
-def require_tools(*tools):
-    """Skip when a tool is missing here; in CI (env CI set) a missing tool is a failure."""
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        message = f"not installed: {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must install it)")
-        pytest.skip(message)
 
 
 def unit(name):
