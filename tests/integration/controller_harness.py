@@ -7,7 +7,6 @@ Waits are conditions with timeouts, never sleeps used as synchronisation.
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from pathlib import Path
 
@@ -36,17 +35,14 @@ def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        # Not a fixed wait: a re-check of the condition under a deadline. The controller runs as greenlets in
+        # this thread, so the test must yield to the hub for it to make progress.
         gevent.sleep(0.01)
 
 
 class Harness:
     def __init__(self, app, **config_overrides):
         self.app = app
-        # Alembic's env.py (run by the migration fixture) calls fileConfig(), which disables every logger that
-        # existed then; the controller's log lines are part of what these tests check.
-        for name, logger in list(logging.root.manager.loggerDict.items()):
-            if name.startswith("controller") and isinstance(logger, logging.Logger):
-                logger.disabled = False
         self.recordings_dir = app.config["RECORDINGS_DIR"]
         self.fs = FakeSwitch(password="ClueCon", recordings_dir=self.recordings_dir,
                              sounds_dir=str(SOUNDS_DIR)).start()
