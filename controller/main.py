@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     logging.basicConfig(level=(args.log_level or config["CALLREC_LOG_LEVEL"]).upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Flask-Migrate's import makes Alembic announce its plugins at INFO: noise in an operator's log.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from .builder import build_controller
 
     controller = build_controller(config, run_delivery=not args.no_delivery)
