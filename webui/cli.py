@@ -1,4 +1,7 @@
-"""Command-line tools: `flask --app webui create-admin|create-token|seed-demo|deliver` (db commands come from Flask-Migrate)."""
+"""Command-line tools: `flask --app webui create-admin|create-token|seed-demo|deliver|purge-recordings`.
+
+The database commands (`db upgrade`, ...) come from Flask-Migrate.
+"""
 from __future__ import annotations
 
 import secrets
@@ -17,6 +20,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_token)
     app.cli.add_command(seed_demo)
     app.cli.add_command(deliver)
+    app.cli.add_command(purge_recordings)
 
 
 @click.command("create-admin")
@@ -85,3 +89,20 @@ def deliver(limit: int) -> None:
     for error in summary.errors:
         click.echo(error)
     click.echo(f"Delivery: {summary}.")
+
+
+@click.command("purge-recordings")
+@with_appcontext
+def purge_recordings() -> None:
+    """Delete the recordings older than the settings' retention period (for cron; the controller does it too)."""
+    from flask import current_app
+
+    from callrec.retention import purge_expired
+
+    total = 0
+    while True:  # in batches, so a large backlog never holds one long transaction
+        deleted = purge_expired(db.session, current_app.config["RECORDINGS_DIR"])
+        total += deleted
+        if deleted == 0:
+            break
+    click.echo(f"Retention: {total} recording(s) deleted.")

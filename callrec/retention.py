@@ -1,0 +1,44 @@
+"""Retention: recordings older than Settings.retention_days are deleted, row and file (0 keeps them forever).
+
+A recording still being recorded, or whose email is still pending or being sent, is kept until that is over:
+deleting it would mail a link to nothing or lose the attachment mid-send.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from .models import Delivery, Recording, get_settings, utcnow
+from .recordings import delete_recording
+
+logger = logging.getLogger(__name__)
+
+UNFINISHED_DELIVERY = ("pending", "sending")
+
+
+def expired_recordings(session, retention_days: int, now: datetime, limit: int):
+    """The recordings past retention that may be deleted now, oldest first."""
+    cutoff = now - timedelta(days=retention_days)
+    busy = select(Delivery.recording_id).where(Delivery.status.in_(UNFINISHED_DELIVERY))
+    query = (select(Recording)
+             .where(Recording.started_at < cutoff, Recording.status != "recording",
+                    Recording.id.not_in(busy))
+             .order_by(Recording.started_at, Recording.id)
+             .limit(limit))
+    return session.scalars(query).all()
+
+
+def purge_expired(session, recordings_dir: str, now: datetime | None = None, limit: int = 500) -> int:
+    """Delete up to `limit` recordings past the retention period; return how many were deleted."""
+    retention_days = get_settings().retention_days
+    if retention_days <= 0:
+        return 0
+    deleted = 0
+    for rec in expired_recordings(session, retention_days, now or utcnow(), limit):
+        logger.info("retention: deleting recording %s of call %s (%s, started %s)",
+                    rec.id, rec.call_uuid, rec.account_number, rec.started_at.isoformat())
+        delete_recording(session, rec, recordings_dir)
+        deleted += 1
+    return deleted
