@@ -12,6 +12,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .extensions import csrf, login_manager
 
     app = create_core_app("webui", test_config)
+    from callrec.config import DEV_SECRET_KEY
+
+    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.testing:
+        app.logger.warning("CALLREC_SECRET_KEY is not set: sessions and download links use a development key")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None, so setdefault won't do
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
