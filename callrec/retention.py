@@ -42,3 +42,18 @@ def purge_expired(session, recordings_dir: str, now: datetime | None = None, lim
         delete_recording(session, rec, recordings_dir)
         deleted += 1
     return deleted
+
+
+def serve(app, stop_event, interval: float = 3600.0) -> None:
+    """Purge expired recordings every `interval` seconds until `stop_event` is set (the controller's thread)."""
+    while not stop_event.is_set():
+        try:
+            with app.app_context():
+                from .models import db
+
+                while purge_expired(db.session, app.config["RECORDINGS_DIR"]):
+                    if stop_event.is_set():
+                        break
+        except Exception:  # noqa: BLE001 - the loop must outlive a database outage or a bad file
+            logger.exception("retention run failed; retrying in %ss", interval)
+        stop_event.wait(interval)

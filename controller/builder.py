@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import gevent
 import gevent.event
 
+from callrec import retention
 from callrec.app import create_core_app
 
 from .decisions import RenderContext
@@ -45,8 +46,8 @@ class Controller:
         self.run_delivery = run_delivery
         self._greenlets: list[gevent.Greenlet] = []
         self._http = None
-        self._delivery_stop = threading.Event()
-        self._delivery_thread: threading.Thread | None = None
+        self._maintenance_stop = threading.Event()
+        self._maintenance_threads: list[threading.Thread] = []
         self.stopped = gevent.event.Event()
         self.subscribe()
 
@@ -89,6 +90,8 @@ class Controller:
                 self._http = None
         if self.run_delivery:
             self._start_delivery()
+            self._start_thread("callrec-retention", retention.serve, self.app, self._maintenance_stop,
+                               float(self.config.get("CALLREC_RETENTION_INTERVAL", 3600)))
 
     def _start_delivery(self) -> None:
         try:
@@ -98,10 +101,13 @@ class Controller:
             return
         worker = DeliveryWorker(self.app, f"controller@{self.node}")
         interval = float(self.config.get("CALLREC_DELIVERY_INTERVAL", 30))
-        # smtplib and the database block: the worker gets its own OS thread, off the event path.
-        self._delivery_thread = threading.Thread(target=worker.serve, args=(self._delivery_stop, interval),
-                                                 name="callrec-delivery", daemon=True)
-        self._delivery_thread.start()
+        self._start_thread("callrec-delivery", worker.serve, self._maintenance_stop, interval)
+
+    def _start_thread(self, name: str, target, *args) -> None:
+        # smtplib, the database and file work block: maintenance jobs get OS threads, off the event path
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._maintenance_threads.append(thread)
 
     def stop(self) -> None:
         self.esl.stop()
@@ -113,9 +119,9 @@ class Controller:
         self.writes.stop()
         if self._http is not None:
             self._http.stop(timeout=1)
-        self._delivery_stop.set()
-        if self._delivery_thread is not None:
-            self._delivery_thread.join(timeout=10)
+        self._maintenance_stop.set()
+        for thread in self._maintenance_threads:
+            thread.join(timeout=10)
         self._write_status(connected=False)
         self.store.close()
         self.stopped.set()

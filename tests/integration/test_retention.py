@@ -64,3 +64,30 @@ def test_purge_command_reports_what_it_deleted(app, make, runner):
         make("old", 400, delivery="sent")  # relative to the real clock: 400 days is past any retention of 1
     result = runner.invoke(args=["purge-recordings"])
     assert result.exit_code == 0 and "1 recording(s) deleted" in result.output
+
+
+def test_the_controllers_retention_thread_purges_until_stopped(app, make):
+    import threading
+
+    from callrec.retention import serve
+
+    with app.app_context():
+        get_settings().retention_days = 1
+        db.session.commit()
+        path = make("old", 400, delivery="sent")
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(app, stop, 0.05))
+    thread.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(200):  # re-check under a deadline (10 s), not a fixed wait
+            if not os.path.exists(path):
+                break
+            deadline.wait(0.05)
+        assert not os.path.exists(path)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Recording)) == 0
