@@ -6,6 +6,7 @@ and sends its commands in order, each only after the previous one succeeded.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Protocol
@@ -110,8 +111,18 @@ class RenderContext:
 
 
 # --------------------------------------------------------------------------------------------- paths
+_ALL_SAFE = re.compile(r"[A-Za-z0-9+\-_.]+").fullmatch  # already safe: _safe() returns it as it is
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~]*").fullmatch  # quote(v, safe="") returns such a value unchanged
+
+
 def _safe(value: str) -> str:
+    if _ALL_SAFE(value) is not None:
+        return value
     return "".join(ch if ch.isalnum() or ch in "+-_." else "_" for ch in value) or "_"
+
+
+def _quote(value: str) -> str:
+    return value if _UNRESERVED(value) is not None else quote(value, safe="")
 
 
 def recording_path(root: str, call_key: str, account: str, created_us: int, ext: str = "wav") -> str:
@@ -326,7 +337,7 @@ def recording_vars(decision: StartRecording, ctx: RenderContext) -> str:
         "callrec_trigger": decision.trigger,
     }
     # FreeSWITCH URL-decodes the {..} block before splitting it: encode every value.
-    return "{" + ",".join(f"{k}={quote(v, safe='')}" for k, v in values.items()) + "}"
+    return "{" + ",".join(f"{k}={_quote(v)}" for k, v in values.items()) + "}"
 
 
 def render_command(decision: Decision, ctx: RenderContext) -> list[Command]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import time
 import zlib
 from collections.abc import Mapping
@@ -96,6 +97,17 @@ def parse_event(body: bytes) -> dict[str, str]:
 
 
 _MISSING = object()
+_BLANK_LINE = re.compile("\n\n").search
+
+# The variables the handlers read on (nearly) every channel event (facts.leg_facts / record_facts), most of them
+# usually absent: looked up together in one pass over the variable lines (`EventHeaders._prefetch_variables`).
+_PREFETCH_NAMES = frozenset("variable_" + name for name in (
+    "callrec_account", "callrec_redirected_by", "user_name", "dialed_user", "call_uuid", "sip_refer_to",
+    "transfer_source", "transfer_to", "att_xfer_result", "endpoint_disposition", "current_application",
+    "current_application_data", "originator", "sip_h_Diversion", "sofia_record_file", "record_ms"))
+_PREFETCH_RE = re.compile("\n(" + "|".join(re.escape(name) for name in sorted(_PREFETCH_NAMES, key=len, reverse=True))
+                          + "): ([^\n]*)").findall  # [(name, raw value)] in order
+_PREFETCH_ABSENT = dict.fromkeys(_PREFETCH_NAMES)
 
 
 class EventHeaders(Mapping):
@@ -113,7 +125,10 @@ class EventHeaders(Mapping):
 
     def __init__(self, raw: bytes):
         text = raw.decode("utf-8", "replace")
-        end = text.find("\n\n")
+        # = text.find("\n\n"): sre finds it ~2.5x faster than str.find, whose 2-char search crawls through the
+        # ~230 newlines of a header block (8.5 -> 3.3 us on a 10 KB event; the body ends with this "\n\n")
+        match = _BLANK_LINE(text)
+        end = match.start() if match is not None else -1
         # framed by newlines so that every header line, the first and the last included, reads "\n<name>: ...\n"
         self._text = "\n" + (text[:end + 1] if end >= 0 else text + "\n")
         self._var = self._text.find("\nvariable_")
@@ -125,7 +140,14 @@ class EventHeaders(Mapping):
         if value is _MISSING:
             text = self._text
             if name.startswith("variable_"):
-                at = text.find("\n" + name + ": ", self._var) if self._var >= 0 else -1
+                if self._var < 0:
+                    self._cache[name] = None
+                    return default
+                if name in _PREFETCH_NAMES:
+                    self._prefetch_variables()
+                    value = self._cache[name]
+                    return default if value is None else value
+                at = text.find("\n" + name + ": ", self._var)
             else:
                 at = text.find("\n" + name + ": ")
             if at < 0:
@@ -139,6 +161,22 @@ class EventHeaders(Mapping):
                     value = value.rstrip("\r")
             self._cache[name] = value
         return default if value is None else value
+
+    def _prefetch_variables(self) -> None:
+        """Find every `_PREFETCH_NAMES` variable in one pass over the variable lines (their first occurrences;
+        the absent ones cached as absent): the handlers ask for ~12 of them per event and most are absent, and
+        each absent one cost a scan of the whole variable block (~2.5 us for ~6.5 KB); one regex pass is ~6 us.
+        Same values as one `get` each: the line's value after "<name>: ", URL-decoded if it has a '%'.
+        Called on the first lookup of any of them, so none of them is cached yet."""
+        pairs = _PREFETCH_RE(self._text, self._var)
+        cache = self._cache
+        cache.update(_PREFETCH_ABSENT)
+        for name, value in reversed(pairs):  # reversed: the first occurrence is written last, so it wins
+            if "%" in value:
+                value = unquote(value)
+            if value.endswith("\r"):
+                value = value.rstrip("\r")
+            cache[name] = value
 
     def __getitem__(self, name):
         value = self.get(name)

@@ -42,6 +42,8 @@ class CommandSender:
         # StartRecording decisions whose uuid_record was written by the handler itself: id(decision) -> (the
         # rendered commands, the reply handle); the leg's greenlet only waits for the reply
         self._sent: dict[int, tuple[list, object]] = {}
+        self._start_ctx: tuple | None = None  # (base RenderContext, stereo, sample rate, the derived context)
+        self._started_by: dict = {}  # (metrics, trigger) -> labelled recordings_started child (labels() locks)
 
     def apply(self, decisions: list[Decision]) -> None:
         for decision in decisions:
@@ -58,8 +60,19 @@ class CommandSender:
 
     def _render_start(self, decision: StartRecording) -> list:
         settings = self.policies.settings
-        ctx = replace(self.render, stereo=settings.record_stereo, sample_rate=settings.record_sample_rate)
-        return render_command(decision, ctx)
+        cached = self._start_ctx
+        if (cached is None or cached[0] is not self.render or cached[1] != settings.record_stereo
+                or cached[2] != settings.record_sample_rate):
+            ctx = replace(self.render, stereo=settings.record_stereo, sample_rate=settings.record_sample_rate)
+            cached = self._start_ctx = (self.render, settings.record_stereo, settings.record_sample_rate, ctx)
+        return render_command(decision, cached[3])
+
+    def _count_started(self, trigger: str) -> None:
+        key = (self.metrics, trigger)
+        child = self._started_by.get(key)
+        if child is None:
+            child = self._started_by[key] = self.metrics.recordings_started.labels(trigger)
+        child.inc()
 
     def _send_start(self, decision: StartRecording) -> None:
         leg = self.tracker.get(decision.leg_uuid)
@@ -129,7 +142,7 @@ class CommandSender:
             logger.info("call leg %s: the phone's Record key started %s; adopted as a manual recording of "
                         "account %s", decision.leg_uuid, decision.path, decision.account)
             if self.metrics:
-                self.metrics.recordings_started.labels("phone").inc()
+                self._count_started("phone")
             self.writes.submit("insert recording", Store.insert_recording,
                                self._row(leg, decision.account, decision.call_key, decision.direction, "phone",
                                          decision.path))
@@ -162,7 +175,7 @@ class CommandSender:
         if rec is not None:
             rec.confirmed = True
         if self.metrics:
-            self.metrics.recordings_started.labels(decision.trigger).inc()
+            self._count_started(decision.trigger)
         logger.info("call leg %s (call %s): %s for account %s (%s) to %s", uuid, decision.call_key,
                     "recording resumed" if decision.resume else f"{decision.trigger} recording started",
                     decision.account, decision.direction, decision.path)
