@@ -180,6 +180,7 @@ class Tracker:
         if leg.account is not None or leg.recordings:
             # only an account's leg can be a redirecting party later; at 500 calls/s the rest would pile up. The
             # whole LegState stays until its recordings are finalised (`finalised`), then only a GoneLeg.
+            self.gone.pop(uuid, None)  # re-insert at the end: `gone` stays in hangup order (see prune)
             self.gone[uuid] = leg if leg.recordings else GoneLeg(leg)
         return leg
 
@@ -196,7 +197,15 @@ class Tracker:
             self.gone[uuid] = GoneLeg(leg)
 
     def prune(self, now: float) -> None:
-        for uuid in [u for u, leg in self.gone.items() if now - leg.gone_at > self.keep_seconds]:
+        # `gone` is in hangup order (dicts keep insertion order; replacing a value keeps its place), so the
+        # expired legs are at its front: stop at the first one still within the window instead of scanning
+        # every remembered leg on every HEARTBEAT.
+        expired = []
+        for uuid, leg in self.gone.items():
+            if now - leg.gone_at <= self.keep_seconds:
+                break
+            expired.append(uuid)
+        for uuid in expired:
             leg = self.gone.pop(uuid)
             keys = leg.keys if isinstance(leg, GoneLeg) else [(r.call_key, r.account) for r in leg.recordings.values()]
             for key in keys:
