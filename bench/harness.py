@@ -311,3 +311,13 @@ def environment() -> dict:
             "greenlet": ver("greenlet"), "greenswitch": ver("greenswitch"), "sqlalchemy": ver("SQLAlchemy"),
             "prometheus_client": ver("prometheus_client"),
             "taskset": bool(taskset(CLIENT_CPU))}
+
+
+def publish(result: dict, report, json_path: str | None) -> int:
+    """Stamp the machine and versions on a result, print its report, write it as JSON if asked; exit status."""
+    result["environment"] = environment()
+    print(report(result))
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(result, fh, indent=1, default=str)
+    return 0

@@ -9,10 +9,9 @@ every recorded call costs 4 SQLite transactions and the single DB thread does ~5
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from .harness import Workdir, environment, run_case
+from .harness import Workdir, publish, run_case
 from .measure import slope
 from .throughput import fmt, lat
 
@@ -63,12 +62,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     work = Workdir(args.users, args.workdir, record_every=args.record_every)
     res = run(work, args.calls, args.cps)
-    res["environment"] = environment()
-    print(report(res))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1, default=str)
-    return 0
+    return publish(res, report, args.json)
 
 
 if __name__ == "__main__":

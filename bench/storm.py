@@ -11,10 +11,9 @@ was lost: every call is recorded by policy, so each leg must get exactly one `uu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from .harness import Workdir, environment, run_case
+from .harness import Workdir, publish, run_case
 from .throughput import fmt, lat
 
 
@@ -79,12 +78,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     work = Workdir(args.users, args.workdir)
     res = run(work, args.sustainable, args.factor, args.seconds, args.hold)
-    res["environment"] = environment()
-    print(report(res))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1, default=str)
-    return 0
+    return publish(res, report, args.json)
 
 
 if __name__ == "__main__":

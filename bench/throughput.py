@@ -11,10 +11,9 @@ Cases (each: a fresh switch process on core 0, the measured client on core 1):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from .harness import Workdir, environment, run_case
+from .harness import Workdir, publish, run_case
 
 KEYS = ("events_per_s", "calls_per_s", "cpu_percent", "peak_rss_mb", "busy_seconds")
 
@@ -112,12 +111,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     work = Workdir(args.users, args.workdir)
     res = run(work, args.calls, args.rate, args.rate_seconds, args.emulator_cps, args.emulator_seconds)
-    res["environment"] = environment()
-    print(report(res))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1, default=str)
-    return 0
+    return publish(res, report, args.json)
 
 
 if __name__ == "__main__":
