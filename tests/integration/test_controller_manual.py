@@ -3,16 +3,7 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
-from tests.integration.controller_harness import Harness, wait_for
-
-
-@pytest.fixture
-def h(app):
-    harness = Harness(app)
-    yield harness
-    harness.stop()
+from tests.integration.controller_harness import wait_for
 
 
 def _call(h, caller="1000", callee="1001"):

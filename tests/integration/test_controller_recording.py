@@ -3,17 +3,9 @@ from __future__ import annotations
 
 import os
 
-import pytest
 
 from tests.fakeswitch import audio
-from tests.integration.controller_harness import SOUNDS_DIR, Harness
-
-
-@pytest.fixture
-def h(app):
-    harness = Harness(app)
-    yield harness
-    harness.stop()
+from tests.integration.controller_harness import SOUNDS_DIR
 
 
 def _talk_and_hang_up(call, seconds=3, side="a"):

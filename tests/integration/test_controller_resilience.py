@@ -15,13 +15,6 @@ from tests.fakeswitch import LOST_EVENTS_NOTICE, SHUTDOWN_NOTICE, FakeSwitch
 from tests.integration.controller_harness import Harness, wait_for
 
 
-@pytest.fixture
-def h(app):
-    harness = Harness(app)
-    yield harness
-    harness.stop()
-
-
 def _recorded_call(h, caller="1000", callee="1001"):
     call = h.fs.call_user_to_user(caller, callee)
     call.answer()

@@ -3,14 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.controller_harness import ALL_ON, Harness
-
-
-@pytest.fixture
-def h(app):
-    harness = Harness(app)
-    yield harness
-    harness.stop()
+from tests.integration.controller_harness import ALL_ON
 
 
 def test_calls_to_voicemail_retrieval_are_never_auto_recorded(h):
