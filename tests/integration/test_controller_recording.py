@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-
 from tests.fakeswitch import audio
 from tests.integration.controller_harness import SOUNDS_DIR
 
