@@ -405,15 +405,17 @@ class FakeSwitch:
         """Emulate a FreeSWITCH restart: clients disconnected, new Core-UUID; calls are gone
         (their recordings closed) unless ``keep_calls``.  ``down=True`` leaves the port closed
         until :meth:`start` is called again."""
+        # The listener goes first, as when the FreeSWITCH process stops: a client reconnecting at once must not
+        # slip into the old listener between the notice and its closing.
+        if self._listener:
+            self._listener.close()
+            self._listener = None
         self.drop_connections(notice)
         try:
             self.wait_for_connections(0, timeout=2)
         except TimeoutError:   # a client that does not read never lets the notice out
             for c in list(self.connections):
                 c.close(abrupt=True)
-        if self._listener:
-            self._listener.close()
-            self._listener = None
         with self.lock:
             self.core_uuid = new_uuid()
             self.seq = 0
