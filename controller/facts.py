@@ -50,13 +50,7 @@ UNDEF = "_undef_"  # how FreeSWITCH serialises an empty value (switch_event_seri
 def value(headers, name: str) -> str:
     """A header value with FreeSWITCH's serialisation quirks removed: `_undef_` is empty, and an `ARRAY::a|:b`
     variable (a variable pushed more than once) is its last element."""
-    raw = headers.get(name) or ""
-    if raw == UNDEF:
-        return ""
-    if raw.startswith("ARRAY::"):
-        items = [item for item in raw[len("ARRAY::"):].split("|:") if item and item != UNDEF]
-        return items[-1] if items else ""
-    return raw
+    return _clean(headers.get(name))
 
 
 def _user_part(uri: str) -> str | None:
@@ -148,9 +142,7 @@ def has_transfer_marker(headers: dict[str, str]) -> bool:
 
 def _clean(raw: str | None) -> str:
     """`value()` of an already looked-up header value."""
-    if not raw:
-        return ""
-    if raw == UNDEF:
+    if not raw or raw == UNDEF:
         return ""
     if raw.startswith("ARRAY::"):
         items = [item for item in raw[len("ARRAY::"):].split("|:") if item and item != UNDEF]
