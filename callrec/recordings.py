@@ -8,27 +8,35 @@ from pathlib import Path
 from sqlalchemy import Select, select
 
 from .models import Delivery, Recording
+from .validation import parse_id, text_error
 
 DIRECTIONS = ("outgoing", "incoming", "redirected")
 STATUSES = ("recording", "completed", "too_short", "missing", "failed")
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
 
 
-def _parse_time(value: str) -> datetime:
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 date or time as an aware UTC datetime; ValueError if bad or not representable in UTC."""
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        # 9999-12-31T23:59:59-05:00 or 0001-01-01T00:00+05:00 exist, but not in UTC (where they are stored)
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not an ISO 8601 date or time between the years 1 and 9999 in UTC") \
+            from None
 
 
 def recording_query(args) -> Select:
     """Build the filtered, newest-first recordings query from request-style args (ValueError if bad)."""
     query = select(Recording).order_by(Recording.started_at.desc(), Recording.id.desc())
+    for key in ("account_id", "direction", "status", "since", "until", "call_uuid", "delivery_status"):
+        if text_error(args.get(key)):
+            raise ValueError(f"{key} holds control characters or invalid Unicode")
     if args.get("account_id"):
-        if not str(args["account_id"]).isdigit():
-            raise ValueError("account_id must be a number")
-        query = query.where(Recording.account_id == int(args["account_id"]))
+        account_id = parse_id(str(args["account_id"]))
+        if account_id is None:
+            raise ValueError("account_id must be an account's id (a whole number)")
+        query = query.where(Recording.account_id == account_id)
     if args.get("direction"):
         if args["direction"] not in DIRECTIONS:
             raise ValueError("direction must be one of " + ", ".join(DIRECTIONS))
@@ -38,9 +46,9 @@ def recording_query(args) -> Select:
             raise ValueError("status must be one of " + ", ".join(STATUSES))
         query = query.where(Recording.status == args["status"])
     if args.get("since"):
-        query = query.where(Recording.started_at >= _parse_time(args["since"]))
+        query = query.where(Recording.started_at >= parse_time(args["since"]))
     if args.get("until"):
-        query = query.where(Recording.started_at <= _parse_time(args["until"]))
+        query = query.where(Recording.started_at <= parse_time(args["until"]))
     if args.get("call_uuid"):
         query = query.where(Recording.call_uuid == args["call_uuid"])
     if args.get("delivery_status"):

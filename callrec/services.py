@@ -22,7 +22,7 @@ Errors = dict[str, str]
 
 def _text(field: str, check: Callable[[Any], str | None], strip: bool = True):
     def apply(obj, value, errors: Errors):
-        message = check(value)
+        message = rules.text_error(value) or check(value)
         if message:
             errors[field] = message
             return
@@ -67,7 +67,7 @@ def _ref(field: str, model, required: bool):
             else:
                 setattr(obj, field, None)
             return
-        if isinstance(value, bool) or not isinstance(value, int) or db.session.get(model, value) is None:
+        if rules.id_error(value) or db.session.get(model, value) is None:
             errors[field] = f"Unknown {label}."
             return
         setattr(obj, field, value)
@@ -173,8 +173,12 @@ def _apply(obj, data: dict, creating: bool) -> None:
             _apply_config(obj, value, errors)
         elif key in allowed:
             allowed[key](obj, value, errors)
-        elif key not in ("id",):
-            errors[key] = "Unknown field."
+        elif key == "id" and model is not Settings:
+            # Read-only: tolerated on an update when it names the object itself (a GET sent back as is).
+            if creating or value != obj.id:
+                errors["id"] = "Read-only field."
+        else:
+            errors[str(key)] = "Unknown field."
     if creating:
         for key in REQUIRED[model]:
             if key not in data and key not in errors:
@@ -225,7 +229,7 @@ def _commit() -> None:
 
 
 def get(model, object_id: int):
-    obj = db.session.get(model, object_id)
+    obj = db.session.get(model, object_id) if rules.id_error(object_id) is None else None
     if obj is None:
         raise NotFound(f"No {model.__tablename__.replace('_', ' ')} with id {object_id}.")
     return obj

@@ -5,9 +5,40 @@ import re
 
 CODE_RE = re.compile(r"^[0-9*#]+$")
 MAX_CODE_LENGTH = 8
-# Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is the SMTP server's call.
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Exactly one plain address: dot-atom local part, dotted domain. No display name, no list, no quoting, no
+# comments, so the address the page shows is the one the mail goes to (`a,b@c.d` or `x<b@c.d>` would not be).
+# Deliverability is the SMTP server's call.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+EMAIL_RE = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@[\w-]+(?:\.[\w-]+)+$")
 ACCOUNT_NUMBER_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+# Ids are PostgreSQL `integer`s (SQLite's are wider): anything beyond is no object, not a server error.
+MAX_ID = 2**31 - 1
+VOICEMAIL_NUMBERS_MAX_LENGTH = 500  # the width of settings.voicemail_numbers, comma-joined
+# C0 controls (NUL, which PostgreSQL refuses in text, CR/LF, ...), DEL and lone UTF-16 surrogates (no UTF-8
+# encoding exists for them, so no database can store them).
+_UNSTORABLE_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def text_error(value: object) -> str | None:
+    """Return why a one-line text (a name, a code, a filter) cannot be stored or used, or None."""
+    if isinstance(value, str) and _UNSTORABLE_RE.search(value):
+        return "Control characters and invalid Unicode are not allowed."
+    return None
+
+
+def id_error(value: object) -> str | None:
+    """Return why `value` cannot be an object id (a whole number from 1 to MAX_ID), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        return f"Must be an id from 1 to {MAX_ID}."
+    return None
+
+
+def parse_id(text: object) -> int | None:
+    """'12' -> 12; None for anything that is not an ASCII whole number within the id range."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,10}", text):
+        return None
+    value = int(text)
+    return value if id_error(value) is None else None
 
 
 def code_error(code: object) -> str | None:
@@ -41,14 +72,16 @@ def code_pair_errors(start: object, stop: object) -> dict[str, str]:
 def email_error(email: object, required: bool = False) -> str | None:
     if email is None or email == "":
         return "An email address is required." if required else None
-    if not isinstance(email, str) or len(email) > 254 or not EMAIL_RE.match(email):
-        return "Enter a valid email address."
+    if not isinstance(email, str) or len(email) > 254 or text_error(email) or not EMAIL_RE.match(email):
+        return "Enter a valid email address."  # one plain address: name@example.com
     return None
 
 
 def name_error(name: object, max_length: int = 120) -> str | None:
     if not isinstance(name, str) or not name.strip():
         return "A name is required."
+    if text_error(name):
+        return text_error(name)
     if len(name) > max_length:
         return f"At most {max_length} characters."
     return None
@@ -63,8 +96,10 @@ def account_number_error(number: object) -> str | None:
 def voicemail_numbers_error(numbers: object) -> str | None:
     if not isinstance(numbers, list) or not all(isinstance(n, str) and n.strip() for n in numbers):
         return "A list of voicemail access numbers is expected."
-    if any(not re.match(r"^[A-Za-z0-9*#+_.-]{1,32}$", n) for n in numbers):
+    if any(not re.fullmatch(r"[A-Za-z0-9*#+_.-]{1,32}", n) for n in numbers):
         return "Each number may hold letters, digits, * # + _ . - (up to 32)."
+    if len(",".join(n.strip() for n in numbers)) > VOICEMAIL_NUMBERS_MAX_LENGTH:
+        return f"At most {VOICEMAIL_NUMBERS_MAX_LENGTH} characters in all (commas included)."
     return None
 
 

@@ -12,6 +12,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .extensions import csrf, login_manager
 
     app = create_core_app("webui", test_config)
+    # Before any blueprint adds its rules: an <int:...> beyond the database's ids matches no route (404).
+    app.url_map.converters["int"] = views.IdConverter
     from callrec.config import DEV_SECRET_KEY
 
     if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.testing:

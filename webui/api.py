@@ -4,7 +4,7 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, g, jsonify, request, send_file
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -14,8 +14,10 @@ from callrec.models import (Account, ApiToken, Customer, CustomerClass, DialingR
                             get_settings)
 from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
+from callrec.validation import MAX_ID
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 RESOURCES = {
     "customer-classes": CustomerClass,
@@ -26,14 +28,27 @@ RESOURCES = {
 }
 
 
+def is_api_request() -> bool:
+    """Whether the request is for the API: by path, so that it holds when no route matched (404, 405) too."""
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
 @bp.errorhandler(CallrecError)
 def _domain_error(exc: CallrecError):
     return jsonify(exc.to_dict()), exc.status_code
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    return jsonify({"error": exc.description, "error_id": exc.name.lower().replace(" ", "-"), "fields": {}}), exc.code
+def http_error(exc: HTTPException) -> Response:
+    """Any HTTP error under /api/v1 as the API's error body; the app's handler sends unrouted ones here too."""
+    if exc.code and exc.code >= 500:
+        db.session.rollback()
+    response = jsonify({"error": exc.description, "error_id": exc.name.lower().replace(" ", "-"), "fields": {}})
+    response.status_code = exc.code or 500
+    for name, value in exc.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value  # Allow on a 405, Retry-After, ...
+    return response
 
 
 @bp.before_request
@@ -57,7 +72,10 @@ def _unauthorized(message: str):
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser's stack; silent=True only covers ValueError
+        raise ValidationFailed("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise ValidationFailed("The request body must be a JSON object.")
     return data
@@ -71,12 +89,16 @@ def _model(resource: str):
 
 
 def _page_args() -> tuple[int, int]:
+    """page (from 1) and per_page (clamped to 1..500); a page whose offset no database can hold is 422."""
     try:
         page = max(1, int(request.args.get("page", 1)))
         per_page = min(500, max(1, int(request.args.get("per_page", 100))))
     except ValueError:
         raise ValidationFailed("page and per_page must be whole numbers.",
                                {"page": "Must be a whole number."}) from None
+    if (page - 1) * per_page > MAX_ID:
+        raise ValidationFailed("page is beyond any possible result.",
+                               {"page": f"At most {MAX_ID // per_page + 1} with per_page={per_page}."})
     return page, per_page
 
 

@@ -32,7 +32,9 @@ def _spend_a_password_check(password: str) -> None:
 
 def _safe_next(target: str | None) -> str:
     """Only follow a `next` that stays on this site (a path), never another host."""
-    if target:
+    # Browsers drop tabs and newlines from URLs ("/\t/evil.example" is "//evil.example") and a CR/LF would
+    # split the Location header: any control character or space makes the target unsafe.
+    if target and not any(ord(c) <= 0x20 or ord(c) == 0x7f for c in target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
                 and "\\" not in target:

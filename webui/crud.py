@@ -6,6 +6,7 @@ page says why.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -16,6 +17,7 @@ from wtforms import SelectChoice
 from callrec import services
 from callrec.errors import Conflict, NotFound, ValidationFailed
 from callrec.models import db
+from callrec.validation import MAX_ID, text_error
 
 from .forms import ConfirmForm, ServiceForm
 
@@ -37,8 +39,11 @@ def search_query(model, columns, text: str, order_by):
 
 
 def page_number() -> int:
+    """The page asked for; junk is page 1 and a page past any possible offset is clamped (paginate shows the last)."""
     raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    if not re.fullmatch(r"[0-9]{1,12}", raw):
+        return 1
+    return min(max(1, int(raw)), MAX_ID // PER_PAGE)
 
 
 def paginate(query):
@@ -77,6 +82,8 @@ class Area:
 
     def index(self):
         q = request.args.get("q", "").strip()
+        if text_error(q):
+            abort(422, text_error(q))
         page = paginate(search_query(self.model, self.search_columns, q, self.order_by))
         return render_template(f"{self.name}/list.html", area=self, page=page, q=q)
 

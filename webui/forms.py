@@ -7,6 +7,8 @@ the field it belongs to.
 """
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
 
@@ -43,11 +45,16 @@ def _ref(text: str | None):
     text = (text or "").strip()
     if not text:
         return None
-    return int(text) if text.isdigit() else text
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else text
+
+
+def _str(value) -> str:
+    """A field's text; a field the POST left out keeps the object's value, which may be a number."""
+    return "" if value is None else str(value).strip()
 
 
 def _whole(text: str | None):
-    text = (text or "").strip()
+    text = _str(text)
     try:
         return int(text)
     except ValueError:
@@ -55,7 +62,7 @@ def _whole(text: str | None):
 
 
 def _number(text: str | None):
-    text = (text or "").strip()
+    text = _str(text)
     try:
         return int(text)
     except ValueError:

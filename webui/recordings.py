@@ -9,8 +9,9 @@ from sqlalchemy import false, select
 
 from callrec import outbox
 from callrec.models import Account, Delivery, Recording, db
-from callrec.recordings import (DELIVERY_STATUSES, DIRECTIONS, STATUSES, delete_recording, recording_query,
-                                safe_recording_path)
+from callrec.validation import id_error
+from callrec.recordings import (DELIVERY_STATUSES, DIRECTIONS, STATUSES, delete_recording, parse_time,
+                                recording_query, safe_recording_path)
 
 from .crud import paginate
 from .forms import ConfirmForm
@@ -34,13 +35,13 @@ def _day_bounds(args) -> tuple[dict, dict[str, str]]:
             continue
         try:
             day = date.fromisoformat(raw)
-        except ValueError:
+            moment = datetime.combine(day + timedelta(days=shift), time.min, zone)
+            if shift:
+                moment -= timedelta(microseconds=1)  # the end of the day: recording_query's `until` is inclusive
+            query_args[target] = parse_time(moment.isoformat()).isoformat()  # in UTC, or ValueError
+        except (ValueError, OverflowError):  # not a date, or the calendar's first/last day beyond UTC's
             errors[key] = "Enter a date as YYYY-MM-DD."
             continue
-        moment = datetime.combine(day + timedelta(days=shift), time.min, zone)
-        if shift:
-            moment -= timedelta(microseconds=1)  # the end of the day: recording_query's `until` is inclusive
-        query_args[target] = moment.isoformat()
     return query_args, errors
 
 
@@ -55,14 +56,15 @@ def index():
     if errors:
         query = query.where(false())
     page = paginate(query)
+    status = 422 if errors else 200
     accounts = db.session.scalars(select(Account).order_by(Account.number)).all()
     active = {key: request.args.get(key, "") for key in FILTERS}
     return render_template("recordings/list.html", page=page, accounts=accounts, active=active, errors=errors,
-                           directions=DIRECTIONS, statuses=STATUSES, delivery_statuses=DELIVERY_STATUSES)
+                           directions=DIRECTIONS, statuses=STATUSES, delivery_statuses=DELIVERY_STATUSES), status
 
 
 def _get(recording_id: int) -> Recording:
-    recording = db.session.get(Recording, recording_id)
+    recording = db.session.get(Recording, recording_id) if id_error(recording_id) is None else None
     if recording is None:
         abort(404)
     return recording

@@ -12,13 +12,31 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from callrec.errors import NotFound
-from callrec.models import get_settings, utcnow
+from callrec.models import db, get_settings, utcnow
+from callrec.validation import MAX_ID
 
 from .extensions import login_manager
 
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "download.recording"})
+class IdConverter(IntegerConverter):
+    """`<int:...>` in routes: an id beyond the database's (PostgreSQL's integer) becomes 0, which no object has.
+
+    So every route answers it as an unknown object (404) and no query ever binds a number the database cannot
+    hold. (Refusing it in the converter instead would make werkzeug answer 405 to a PATCH, not 404.)
+    """
+
+    def to_python(self, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:  # more digits than int() converts
+            return 0
+        return number if number <= MAX_ID else 0
+
+
+PUBLIC_ENDPOINTS = PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "download.recording"})
 
 # No inline script or style anywhere: the pages' own JS and CSS are static files.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,9 +81,11 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.add_url_rule("/", "index", dashboard.index)  # the old name, kept for url_for("index")
 
+    from .api import http_error, is_api_request
+
     @app.before_request
     def _require_login():
-        if request.blueprint == "api" or request.endpoint in PUBLIC_ENDPOINTS:
+        if is_api_request() or request.endpoint in PUBLIC_ENDPOINTS:
             return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
@@ -73,18 +93,31 @@ def register(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response):
-        if request.blueprint != "api":
+        if not is_api_request():
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            # Pages and API answers hold the admin's data: no browser or proxy may keep a copy.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    @app.errorhandler(404)
-    def _not_found(exc):
-        if request.blueprint == "api":
-            return exc
-        return render_template("error.html", code=404, message="There is no such page or object."), 404
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        """Errors no blueprint handled: JSON under /api/v1 (never HTML), else a page in the site's layout."""
+        if is_api_request():
+            return http_error(exc)
+        if exc.code and exc.code >= 500:
+            db.session.rollback()  # the page's layout may read the database; start from a clean session
+        code = exc.code or 500
+        message = {404: "There is no such page or object.",
+                   500: "Something went wrong on our side; it has been logged."}.get(code, exc.description)
+        response = app.make_response((render_template("error.html", code=code, message=message), code))
+        for name, value in exc.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf_failed(exc):
