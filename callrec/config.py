@@ -10,6 +10,10 @@ VAR_DIR = PROJECT_ROOT / "var"
 DEV_SECRET_KEY = "dev-only-not-secret"
 
 
+class InsecureConfiguration(RuntimeError):
+    """The configuration would run a production server insecurely (e.g. on the development secret key)."""
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 

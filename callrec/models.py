@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timezone
 
@@ -234,12 +235,20 @@ class AdminUser(db.Model):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Part of every session cookie of this user; a new one (logout, password change) ends them all server-side.
+    # Being random, it also means a leaked secret key alone does not let anyone forge a session.
+    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(32), nullable=False)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def end_sessions(self) -> None:
+        """Invalidate every session cookie issued for this user so far."""
+        self.session_token = secrets.token_hex(32)
 
     # Flask-Login's user protocol
     is_active = True
@@ -247,7 +256,21 @@ class AdminUser(db.Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session cookie holds: the id and the current session token."""
+        if not self.session_token:
+            self.end_sessions()
+        return f"{self.id}:{self.session_token}"
+
+    @classmethod
+    def from_session_id(cls, session, value: str) -> "AdminUser | None":
+        """The user a session's id names, if the cookie's token is still the user's current one."""
+        user_id, _, token = (value or "").partition(":")
+        if not user_id.isascii() or not user_id.isdigit() or not token or len(user_id) > 10:
+            return None
+        user = session.get(cls, int(user_id))
+        if user is None or not hmac.compare_digest(user.session_token.encode(), token.encode()):
+            return None
+        return user
 
 
 class ApiToken(db.Model):

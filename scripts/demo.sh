@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 FLASK=(.venv/bin/flask --app webui)
+source scripts/secret_key.sh  # the web UI refuses the development key; every process needs the same one
 
 export CALLREC_ESL_HOST=127.0.0.1
 export CALLREC_ESL_PORT="${CALLREC_ESL_PORT:-8021}"

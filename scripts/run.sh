@@ -2,6 +2,7 @@
 # Start the web UI and the controller together; Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/secret_key.sh  # the web UI refuses the development key; both processes need the same one
 host="${CALLREC_WEB_HOST:-127.0.0.1}"
 port="${CALLREC_WEB_PORT:-8080}"
 .venv/bin/python -m controller &

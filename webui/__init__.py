@@ -14,10 +14,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = create_core_app("webui", test_config)
     # Before any blueprint adds its rules: an <int:...> beyond the database's ids matches no route (404).
     app.url_map.converters["int"] = views.IdConverter
-    from callrec.config import DEV_SECRET_KEY
-
-    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.testing:
-        app.logger.warning("CALLREC_SECRET_KEY is not set: sessions and download links use a development key")
+    _check_secret_key(app)
+    if str(app.config.get("PUBLIC_URL", "")).lower().startswith("https://"):
+        # Served over TLS: the browser must never send the session cookie over plain HTTP.
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None, so setdefault won't do
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -34,3 +35,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     views.register(app)
     cli.init_app(app)
     return app
+
+
+def _check_secret_key(app: Flask) -> None:
+    """Refuse to serve on the published development key: anyone could forge an admin's session with it.
+
+    Allowed only for tests, debug mode (FLASK_DEBUG=1) and the flask command line (`flask db upgrade`,
+    `create-admin`, the `flask run` development server), which serve no production traffic. `make run`
+    creates a random key in var/secret_key on first run (scripts/secret_key.sh).
+    """
+    import click
+
+    from callrec.config import DEV_SECRET_KEY, InsecureConfiguration
+
+    if app.config.get("SECRET_KEY") not in (DEV_SECRET_KEY, "", None):
+        return
+    if app.testing or app.debug or click.get_current_context(silent=True) is not None:
+        app.logger.warning("CALLREC_SECRET_KEY is not set: sessions and download links use a development key")
+        return
+    raise InsecureConfiguration(
+        "CALLREC_SECRET_KEY is not set (or is the published development key): refusing to start, since anyone "
+        "could forge an admin session with it. Set CALLREC_SECRET_KEY to a long random value, e.g. "
+        "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'` (make run keeps one in var/secret_key).")

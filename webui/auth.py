@@ -87,6 +87,10 @@ def _authenticate(user: AdminUser | None, password: str) -> str | None:
 def logout():
     form = ConfirmForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            # Server-side: a copy of this session cookie (or any other of this user's) no longer works.
+            current_user.end_sessions()
+            db.session.commit()
         logout_user()
         flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

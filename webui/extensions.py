@@ -9,7 +9,8 @@ login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
+def load_user(session_id: str):
+    """The user of a session cookie, unless the session was ended (logout, password change)."""
     from callrec.models import AdminUser, db
 
-    return db.session.get(AdminUser, int(user_id)) if user_id.isdigit() else None
+    return AdminUser.from_session_id(db.session, session_id)
