@@ -1,8 +1,7 @@
-"""Login and logout of admin users (Flask-Login), with failed attempts rate-limited per user."""
+"""Login and logout of admin users (Flask-Login); failed logins throttled by address and (address, name)."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -10,15 +9,16 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from callrec.models import AdminUser, db, utcnow
+from callrec.models import AdminUser, db
+from callrec.validation import text_error
 
 from .forms import ConfirmForm, LoginForm
+from .throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
 
-MAX_FAILED_LOGINS = 5  # consecutive failures before the account is locked ...
-LOCK_SECONDS = 15 * 60  # ... for this long; both overridable in the app config
 FAILED = "Unknown user or wrong password."
+THROTTLED = "Too many failed attempts from your address: try again in {minutes} minute(s)."
 
 _dummy_hash: list[str] = []
 
@@ -47,40 +47,46 @@ def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
-    status = 200
     if form.validate_on_submit():
-        user = db.session.scalar(select(AdminUser).where(AdminUser.username == (form.username.data or "").strip()))
-        message = _authenticate(user, form.password.data or "")
-        if message is None:
+        name = (form.username.data or "").strip()
+        address = request.remote_addr or ""
+        throttle = login_throttle()
+        wait = throttle.retry_after(address, name)
+        if wait:  # before any lookup or hash: the same answer for every name, and a flood costs nothing
+            flash(THROTTLED.format(minutes=math.ceil(wait / 60)), "error")
+            response = current_app.make_response((render_template("auth/login.html", form=form), 429))
+            response.headers["Retry-After"] = str(wait)
+            return response
+        # A name with NUL or invalid Unicode can name no user (and PostgreSQL would refuse it in a query).
+        user = None if text_error(name) else db.session.scalar(select(AdminUser).where(AdminUser.username == name))
+        if _password_matches(user, form.password.data or ""):
+            throttle.succeeded(address, name)
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
-        flash(message, "error")
-        status = 401
-    return render_template("auth/login.html", form=form), status
+        throttle.failed(address, name)
+        flash(FAILED, "error")
+        return render_template("auth/login.html", form=form), 401
+    return render_template("auth/login.html", form=form)
 
 
-def _authenticate(user: AdminUser | None, password: str) -> str | None:
-    """Check the password unless the user is locked; count failures; return an error message or None."""
+def login_throttle() -> LoginThrottle:
+    """The app's throttle, made on first use from the config (LOGIN_MAX_FAILURES, ...)."""
+    throttle = current_app.extensions.get("callrec_login_throttle")
+    if throttle is None:
+        config = current_app.config
+        throttle = LoginThrottle(pair_limit=config.get("LOGIN_MAX_FAILURES", 5),
+                                 address_limit=config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+                                 window_seconds=config.get("LOGIN_WINDOW_SECONDS", 15 * 60),
+                                 lock_seconds=config.get("LOGIN_LOCK_SECONDS", 15 * 60))
+        current_app.extensions["callrec_login_throttle"] = throttle
+    return throttle
+
+
+def _password_matches(user: AdminUser | None, password: str) -> bool:
     if user is None:
-        _spend_a_password_check(password)
-        return FAILED
-    now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        minutes = math.ceil((user.locked_until - now).total_seconds() / 60)
-        return f"Too many failed attempts: this user is locked; try again in {minutes} minute(s)."
-    if user.check_password(password):
-        user.failed_logins, user.locked_until = 0, None
-        db.session.commit()
-        return None
-    limit = current_app.config.get("LOGIN_MAX_FAILURES", MAX_FAILED_LOGINS)
-    user.failed_logins += 1
-    if user.failed_logins >= limit:
-        user.failed_logins = 0
-        user.locked_until = now + timedelta(seconds=current_app.config.get("LOGIN_LOCK_SECONDS", LOCK_SECONDS))
-        db.session.commit()
-        return "Too many failed attempts: this user is locked for a while."
-    db.session.commit()
-    return FAILED
+        _spend_a_password_check(password)  # an unknown name takes as long as a wrong password
+        return False
+    return user.check_password(password)
 
 
 @bp.route("/logout", methods=["POST"])
