@@ -216,8 +216,10 @@ def hangup(sw, leg, cause="NORMAL_CLEARING", peer_cause="NORMAL_CLEARING", peer=
             l.answer_state = "hangup"
             l.stamp("Channel-Hangup-Time")
             l.state_number = 10
+            l.playback_queue = []            # queued broadcasts are dropped without events
             if l.playback is not None:
                 _finish_playback(sw, l, status="break")
+            l.displaces, l.displace_names = [], {}   # displace bugs close silently
             l.set_vars([("sip_hangup_disposition", "recv_bye" if l is leg else "send_bye"),
                         ("sip_term_status", "200"), ("sip_term_cause", "16")])
             sw.fire("CHANNEL_HANGUP", l)
@@ -295,27 +297,39 @@ def record_stop(sw, leg, path):
 
 # -- playback ------------------------------------------------------------------------------
 def broadcast(sw, leg, path, targets):
-    """Queue a playback on each target leg: EXECUTE, then PLAYBACK_START (or FILE NOT FOUND)."""
+    """Queue a playback on each target leg: EXECUTE, then PLAYBACK_START (or FILE NOT FOUND).
+
+    A target already playing a file keeps it: the new broadcast waits and plays after it (two
+    ``uuid_broadcast ... both`` to the two legs of one bridge play one after the other to both
+    parties, as seen on real calls); hold music is broken by it."""
     with sw.lock:
         for t in targets:
-            found = media.resolve_sound(path, t.rate)
-            app_uuid = execute(sw, t, "playback", path, complete=False)
-            t.set_vars([("current_loop", "1"), ("total_loops", "1")])
-            if found is None:
-                log.info("broadcast: %s not found", path)
-                t.set_var("current_application_response", "FILE NOT FOUND")
-                execute_complete(sw, t, "playback", path, app_uuid, "FILE NOT FOUND")
+            if t.playback is not None and t.playback.samples is not None:
+                t.playback_queue.append(path)
                 continue
-            samples, _ = audio.load_mono(found, t.rate)
-            if t.playback is not None:
-                _finish_playback(sw, t, status="break")
-            t.playback = media.Playback(t, path, samples, app_uuid)
-            t.playback.order = sw.next_seq()
-            t.playback.file = found
-            sw.fire("PLAYBACK_START", t, trailers=[("Playback-File-Path", found)])
+            _start_playback(sw, t, path)
 
 
-def _finish_playback(sw, leg, status="done"):
+def _start_playback(sw, t, path):
+    found = media.resolve_sound(path, t.rate)
+    app_uuid = execute(sw, t, "playback", path, complete=False)
+    t.set_vars([("current_loop", "1"), ("total_loops", "1")])
+    if found is None:
+        log.info("broadcast: %s not found", path)
+        t.set_var("current_application_response", "FILE NOT FOUND")
+        execute_complete(sw, t, "playback", path, app_uuid, "FILE NOT FOUND")
+        return False
+    samples, _ = audio.load_mono(found, t.rate)
+    if t.playback is not None:
+        _finish_playback(sw, t, status="break", next_queued=False)
+    t.playback = media.Playback(t, path, samples, app_uuid)
+    t.playback.order = sw.next_seq()
+    t.playback.file = found
+    sw.fire("PLAYBACK_START", t, trailers=[("Playback-File-Path", found)])
+    return True
+
+
+def _finish_playback(sw, leg, status="done", next_queued=True):
     pb = leg.playback
     leg.playback = None
     ms = pb.pos * 1000 // leg.rate
@@ -324,6 +338,62 @@ def _finish_playback(sw, leg, status="done"):
     sw.fire("PLAYBACK_STOP", leg, trailers=[("Playback-File-Path", pb.file), ("Playback-Status", status)])
     response = "FILE PLAYED" if status == "done" else "PLAYBACK ERROR" if status == "error" else "FILE PLAYED"
     execute_complete(sw, leg, "playback", pb.path, pb.app_uuid, response)
+    while next_queued and leg.alive and leg.playback is None and leg.playback_queue:
+        _start_playback(sw, leg, leg.playback_queue.pop(0))
+
+
+# -- displace (uuid_displace: a media bug, no events) -------------------------------------------
+DISPLACE_ERR = "-ERR Cannot displace session!\n"
+
+
+def displace_start(sw, leg, path, limit=0, flags=""):
+    """switch_ivr_displace_session: -> None on success, else FreeSWITCH's api error line."""
+    with sw.lock:
+        if not leg.answered and leg.answer_state == "ringing" and leg.direction == "inbound":
+            pre_answer(sw, leg)             # switch_channel_pre_answer (outbound: nothing)
+        if not leg.media:
+            log.info("displace: media not enabled on %s", leg.uuid)   # "Can not displace session."
+            return DISPLACE_ERR
+        if path in leg.displace_names:      # checked with the name as given, before the prefix
+            log.info("displace: only 1 of the same file per channel please! (%s)", path)
+            return DISPLACE_ERR
+        key = path
+        if "://" not in key:
+            if not key.startswith("/"):
+                prefix = leg.get_var("sound_prefix") or sw.base_dir
+                key = prefix.rstrip("/") + "/" + key
+            if "." not in key:              # strrchr(file, '.'): the codec's name as extension
+                key = "%s.%s" % (key, leg.codec)
+        found = media.resolve_sound(key, leg.rate)
+        if found is None:
+            log.info("displace: cannot open %s", key)
+            flag = str(leg.get_var("DISPLACE_HANGUP_ON_ERROR") or "").lower()
+            if flag in ("true", "yes", "on", "1"):
+                hangup(sw, leg, "DESTINATION_OUT_OF_ORDER")
+            return DISPLACE_ERR
+        samples, _ = audio.load_mono(found, leg.rate)
+        d = media.Displace(leg, key, found, samples, limit, flags)
+        leg.displaces.append(d)
+        leg.displace_names[key] = d
+        return None
+
+
+def displace_stop(sw, leg, path):
+    """switch_ivr_stop_displace_session: finds the bug by the name as given; True if removed."""
+    with sw.lock:
+        d = leg.displace_names.pop(path, None)
+        if d is None:
+            return False
+        if d in leg.displaces:
+            leg.displaces.remove(d)
+        return True
+
+
+def _end_displaces(leg):
+    """Remove the bugs whose file (or limit) ended; the CLOSE callback clears their name."""
+    for d in [d for d in leg.displaces if d.done]:
+        leg.displaces.remove(d)
+        leg.displace_names.pop(d.key, None)
 
 
 # -- time ----------------------------------------------------------------------------------
@@ -334,8 +404,8 @@ def advance(sw, seconds):
     while remaining > 1e-9:
         with sw.lock:
             legs = [l for l in sw.legs.values() if l.alive and l.media]
-            # only legs being recorded or playing need their streams; the others just move on
-            busy = [l for l in legs if l.recordings or l.playback is not None]
+            # only legs being recorded, playing or displaced need their streams; the others just move on
+            busy = [l for l in legs if l.recordings or l.playback is not None or l.displaces]
             step = remaining
             for l in busy:
                 if l.playback is not None and l.playback.samples is not None:
@@ -344,17 +414,25 @@ def advance(sw, seconds):
                     left = r.remaining()
                     if left is not None:
                         step = min(step, left / r.rate)
+                for d in l.displaces:            # a bug ending changes the streams from then on
+                    left = d.left
+                    if left is not None:
+                        step = min(step, left / l.rate)
             step = max(step, 0.001)
+            ops = {l: media.read_ops(l, int(round(step * l.rate))) for l in busy if l.displaces}
             for l in legs:
                 n = int(round(step * l.rate))
-                if l.recordings or l.playback is not None:
-                    read, write = media.leg_streams(l, n)
-                    for r in l.recordings.values():
-                        r.feed(media.at_rate(read, l.rate, r.rate), media.at_rate(write, l.rate, r.rate))
+                if l.recordings or l.playback is not None or l.displaces:
+                    read, write = media.leg_streams(l, n, ops)
+                    for r, rd, wr in media.write_bugs(l, read, write):
+                        r.feed(media.at_rate(rd, l.rate, r.rate), media.at_rate(wr, l.rate, r.rate))
                         touched.add(r)
                 l.media_pos += n
             sw.clock.advance(step)
             remaining -= step
+            for l in busy:
+                if l.displaces:
+                    _end_displaces(l)
             done = sorted((l for l in busy if l.playback is not None and l.playback.left <= 0),
                           key=lambda l: l.playback.order)
             for l in done:

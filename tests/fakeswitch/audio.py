@@ -124,14 +124,33 @@ def _ncc(x, ref, off):
     return num / e if e else 0.0
 
 
+def _score(x, ref, off):
+    """Normalised correlation, or the clip's gain in the segment when higher.
+
+    The gain (projection of the segment on the clip, ``<seg, ref> / <ref, ref>``, capped at 1)
+    is ~1 when the clip's own samples were *mixed* into louder audio (a ``uuid_displace ... m``
+    over a talking party: the correlation alone drops to ~0.4 for a quiet announcement) and ~0
+    for audio unrelated to the clip, whatever its level."""
+    n = len(ref)
+    seg = x[off:off + n]
+    num = sum(a * b for a, b in zip(seg, ref))
+    rr = sum(b * b for b in ref)
+    ss = sum(a * a for a in seg)
+    ncc = num / math.sqrt(ss * rr) if ss and rr else 0.0
+    gain = min(1.0, num / rr) if rr else 0.0
+    return max(ncc, gain)
+
+
 def find(wav_path, reference_path, channel=None, threshold=0.5):
     """Offset in seconds where ``reference_path`` occurs in ``wav_path``, or None.
 
     Normalised cross-correlation of the samples (the reference resampled to the recording's
     rate), searched on each channel or only ``channel``.  To stay fast in pure Python the
     search is coarse-to-fine: 10 ms energy envelopes locate candidates, then sample-exact
-    correlation around them; the score is the full-length correlation at the best offset
-    (1.0 = identical samples; a clip mixed with a talker of equal level scores ~0.7).
+    correlation around them; the score at the best offset is the full-length correlation
+    (1.0 = identical samples; a clip mixed with a talker of equal level scores ~0.7), or the
+    clip's gain in the segment if higher (~1.0 for a clip mixed at full level into any
+    louder audio, see :func:`_score`).
     """
     rate, ch, chans = read_wav(wav_path)
     ref, _ = load_mono(reference_path, rate)
@@ -152,7 +171,7 @@ def find(wav_path, reference_path, channel=None, threshold=0.5):
         for _, i in cands:
             lo, hi = max(0, (i - 1) * block), min(len(x) - len(ref), (i + 1) * block)
             off = max(range(lo, hi + 1), key=lambda o: _ncc(x, win, o))
-            score = _ncc(x, ref, off)
+            score = _score(x, ref, off)
             if score > best[0]:
                 best = (score, off)
     if best[1] is not None and best[0] >= threshold:

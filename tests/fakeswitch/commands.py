@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 REC_USAGE = "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n"
 NO_CHANNEL = "-ERR No such channel!\n"
+DISPLACE_USAGE = "-USAGE: <uuid> [start|stop] <path> [<limit>] [mux]\n"   # DISPLACE_SYNTAX
+DISPLACE_STOP_ERR = "-ERR Cannot stop displace session!\n"
 _HANDLERS = {}
 
 
@@ -42,9 +44,13 @@ def execute(sw, line, conn=None):
 
 def error_for(line):
     """The error FreeSWITCH would give when ``line`` fails (used by fail_next_command)."""
-    name = line.split(" ", 1)[0]
+    words = line.split()
+    name = words[0] if words else ""
+    if name == "uuid_displace" and len(words) > 2 and words[2].lower() == "stop":
+        return DISPLACE_STOP_ERR
     return {"uuid_record": "-ERR Cannot record session!\n",
-            "uuid_broadcast": "-ERR invalid uuid\n"}.get(name, NO_CHANNEL)
+            "uuid_broadcast": "-ERR invalid uuid\n",
+            "uuid_displace": actions.DISPLACE_ERR}.get(name, NO_CHANNEL)
 
 
 def _leg(sw, uid):
@@ -132,6 +138,39 @@ def uuid_broadcast(sw, args):
         what = app_args
     actions.broadcast(sw, leg, what, targets)
     return "+OK Message sent\n"
+
+
+def _atoi(text):
+    """C atoi: leading sign and digits, 0 if none."""
+    text = (text or "").strip()
+    sign, i = 1, 0
+    if text[:1] in "+-" and text:
+        sign, i = (-1 if text[0] == "-" else 1), 1
+    j = i
+    while j < len(text) and text[j].isdigit():
+        j += 1
+    return sign * int(text[i:j]) if j > i else 0
+
+
+@command("uuid_displace")
+def uuid_displace(sw, args):
+    """session_displace_function (mod_commands.c): ``<uuid> start|stop <file> [limit] [flags]``.
+    A media bug: no event at all, on success nor on failure."""
+    a = args.split(None, 4)
+    if len(a) < 3:
+        return DISPLACE_USAGE
+    uid, action, path = a[0], a[1].lower(), a[2]
+    leg = _leg(sw, uid)
+    if leg is None:
+        return "-ERR Cannot locate session!\n"
+    if action == "start":
+        limit = max(0, _atoi(a[3])) if len(a) > 3 else 0
+        flags = a[4] if len(a) > 4 else ""
+        err = actions.displace_start(sw, leg, path, limit, flags)
+        return err or "+OK Success\n"
+    if action == "stop":
+        return "+OK Success\n" if actions.displace_stop(sw, leg, path) else DISPLACE_STOP_ERR
+    return DISPLACE_USAGE
 
 
 @command("uuid_setvar")

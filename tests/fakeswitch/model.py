@@ -109,6 +109,9 @@ class Leg:
         self._other_block = None
         self.recordings = {}        # path -> media.Recording
         self.playback = None        # media.Playback while a broadcast plays
+        self.playback_queue = []    # broadcasts waiting for the running one to end (played in turn)
+        self.displaces = []         # media.Displace bugs (uuid_displace), in the order added
+        self.displace_names = {}    # channel private name -> Displace (what `stop <file>` finds)
         self.session_id = next(_session_ids)
         self.dtmf_duration = 1600
         self.alive = True

@@ -82,6 +82,7 @@ class FakeSwitch:
         self.port = None
         self.recordings_dir = recordings_dir
         self.sounds_dir = sounds_dir
+        self.base_dir = "/usr/local/freeswitch"   # SWITCH_GLOBAL_dirs.base_dir: uuid_displace's prefix
         self.hostname = hostname
         self.ipv4 = ipv4
         self.domain = domain
