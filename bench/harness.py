@@ -44,10 +44,10 @@ def setup_db(url: str, users: int, first: int = 2000, record_every: int = 1) -> 
 import os
 os.environ["CALLREC_DATABASE_URL"] = {url!r}
 from flask_migrate import upgrade
-from webui import create_app
+from callrec.app import create_core_app  # database work only: the web UI would refuse the development key
 from callrec.models import db, Account, Product, Customer, ensure_singletons
 from callrec.demo import seed
-app = create_app()
+app = create_core_app("bench")
 with app.app_context():
     upgrade()
     ensure_singletons()
