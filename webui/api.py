@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
@@ -11,12 +12,13 @@ from werkzeug.exceptions import HTTPException
 from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
 from callrec.models import (Account, ApiToken, Customer, CustomerClass, DialingRule, Product, Recording, db,
-                            get_settings)
+                            get_settings, utcnow)
 from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
 from callrec.validation import MAX_ID
 
 PREFIX = "/api/v1"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 RESOURCES = {
@@ -62,6 +64,11 @@ def _authenticate():
     if row is None or not hmac.compare_digest(row.token_hash, ApiToken.hash(token.strip())):
         return _unauthorized("The bearer token is not valid.")
     g.api_token = row
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        # At most one write a minute per token, not one per request.
+        row.last_used_at = now
+        db.session.commit()
 
 
 def _unauthorized(message: str):

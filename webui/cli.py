@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app webui create-admin|create-token|seed-demo|deliver|purge-recordings`.
+"""Command-line tools: `flask --app webui create-admin|reset-password|create-token|list-tokens|revoke-token|...`.
 
 The database commands (`db upgrade`, ...) come from Flask-Migrate.
 """
@@ -18,6 +18,9 @@ from callrec.models import AdminUser, ApiToken, db, ensure_singletons
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(create_token)
+    app.cli.add_command(list_tokens)
+    app.cli.add_command(revoke_token)
+    app.cli.add_command(reset_password)
     app.cli.add_command(seed_demo)
     app.cli.add_command(deliver)
     app.cli.add_command(purge_recordings)
@@ -35,13 +38,7 @@ def create_admin(name: str, generate: bool, if_none: bool) -> None:
         return
     if db.session.scalar(select(AdminUser).where(AdminUser.username == name)) is not None:
         raise click.ClickException(f"An admin user named {name!r} exists already.")
-    if not generate and sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        generated = False
-    else:
-        password, generated = secrets.token_urlsafe(12), True
-    if len(password) < 8:
-        raise click.ClickException("The password must have at least 8 characters.")
+    password, generated = _new_password(generate)
     user = AdminUser(username=name)
     user.set_password(password)
     db.session.add(user)
@@ -50,6 +47,35 @@ def create_admin(name: str, generate: bool, if_none: bool) -> None:
     if generated:
         click.echo(f"One-time password for {name}: {password}")
         click.echo("It is shown only now; log in at /login and keep it safe.")
+
+
+def _new_password(generate: bool) -> tuple[str, bool]:
+    """Ask for a password (twice) on a terminal, or generate one; return it and whether it was generated."""
+    if not generate and sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        generated = False
+    else:
+        password, generated = secrets.token_urlsafe(12), True
+    if len(password) < 8:
+        raise click.ClickException("The password must have at least 8 characters.")
+    return password, generated
+
+
+@click.command("reset-password")
+@with_appcontext
+@click.argument("name")
+@click.option("--generate", is_flag=True, help="Generate a password instead of asking for one.")
+def reset_password(name: str, generate: bool) -> None:
+    """Set a new password for admin user NAME; ends every session of that user."""
+    user = db.session.scalar(select(AdminUser).where(AdminUser.username == name))
+    if user is None:
+        raise click.ClickException(f"No admin user named {name!r}.")
+    password, generated = _new_password(generate)
+    user.set_password(password)  # also replaces the session token: the user's sessions end
+    db.session.commit()
+    click.echo(f"New password set for {name!r}; their sessions have ended.")
+    if generated:
+        click.echo(f"One-time password for {name}: {password}")
 
 
 @click.command("create-token")
@@ -62,6 +88,33 @@ def create_token(name: str) -> None:
     db.session.commit()
     click.echo(f"Created API token {name!r}; use it as 'Authorization: Bearer <token>'. It is shown only once:")
     click.echo(token)
+
+
+@click.command("list-tokens")
+@with_appcontext
+def list_tokens() -> None:
+    """List the API tokens: id, name, created, last used (never the tokens, which are not stored)."""
+    rows = db.session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+    if not rows:
+        click.echo("No API tokens.")
+        return
+    click.echo(f"{'id':>5}  {'name':<24} {'created (UTC)':<20} last used (UTC)")
+    for row in rows:
+        last = row.last_used_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_used_at else "never"
+        click.echo(f"{row.id:>5}  {row.name:<24} {row.created_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {last}")
+
+
+@click.command("revoke-token")
+@with_appcontext
+@click.argument("token_id", type=int)
+def revoke_token(token_id: int) -> None:
+    """Revoke (delete) the API token with id TOKEN_ID (see list-tokens); it stops working at once."""
+    row = db.session.get(ApiToken, token_id) if 1 <= token_id <= 2**31 - 1 else None
+    if row is None:
+        raise click.ClickException(f"No API token with id {token_id}.")
+    db.session.delete(row)
+    db.session.commit()
+    click.echo(f"Revoked API token {token_id} ({row.name!r}).")
 
 
 @click.command("seed-demo")
