@@ -111,34 +111,13 @@ secret_key="$(secret "$ENV_FILE" CALLREC_SECRET_KEY)"
 sip_password="$(secret "$SMOKE_FILE" SIP_PASSWORD)"
 
 # --- callrec's FreeSWITCH configuration and sounds -------------------------------------------------
-log "callrec configuration into $FS_CONF"
-(cd "$SRC/freeswitch/conf" && find . -type f ! -name README.md -print0) |
-    while IFS= read -r -d '' file; do
-        install -D -o root -g freeswitch -m 0640 "$SRC/freeswitch/conf/$file" "$FS_CONF/$file"
-    done
-sed -i "s|callrec_esl_password=[^\"]*\"|callrec_esl_password=${esl_password}\"|" "$FS_CONF/vars_callrec.xml"
-grep -q "callrec_esl_password=${esl_password}\"" "$FS_CONF/vars_callrec.xml" ||
-    die "could not set the Event Socket password in $FS_CONF/vars_callrec.xml"
-
-# vars.xml includes vars_callrec.xml at its end (after sounds_dir and friends are known).
-if ! grep -q 'data="vars_callrec.xml"' "$FS_CONF/vars.xml"; then
-    sed -i 's|^</include>|  <X-PRE-PROCESS cmd="include" data="vars_callrec.xml"/>\n</include>|' "$FS_CONF/vars.xml"
-fi
-grep -q 'data="vars_callrec.xml"' "$FS_CONF/vars.xml" || die "could not include vars_callrec.xml from $FS_CONF/vars.xml"
-
-# The demo users' SIP password (the stock default_password, 1234 out of the box, which the stock
-# dialplan answers with a 10 s warning on every call).
-sed -i "s|default_password=[^\"]*\"|default_password=${sip_password}\"|" "$FS_CONF/vars.xml"
-grep -q "default_password=${sip_password}\"" "$FS_CONF/vars.xml" || die "could not set default_password in $FS_CONF/vars.xml"
+# The same script the live test tier (tests/live/) installs them with: the VM and the tests cannot drift.
+log "callrec configuration into $FS_CONF and announcements into $FS_SOUNDS/callrec"
+bash "$SRC/freeswitch/install.sh" --conf "$FS_CONF" --sounds "$FS_SOUNDS" --group freeswitch \
+    --esl-password "$esl_password" --sip-password "$sip_password"
 
 # fs_cli talks to the same Event Socket and reads its password from here.
 (umask 077 && printf '[default]\npassword => %s\n' "$esl_password" >/etc/fs_cli.conf)
-
-log "callrec sounds into $FS_SOUNDS/callrec"
-for rate in 8000 16000; do
-    install -d -m 0755 "$FS_SOUNDS/callrec/$rate"
-    install -m 0644 "$SRC/sounds/callrec/$rate/"*.wav "$FS_SOUNDS/callrec/$rate/"
-done
 
 # --- callrec in a venv ----------------------------------------------------------------------------
 log "callrec into $VENV (pip install -r requirements.txt)"

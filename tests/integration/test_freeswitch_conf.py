@@ -187,8 +187,10 @@ def test_event_socket_listens_on_loopback_only_with_the_callrec_password():
     assert root.get("name") == "event_socket.conf"
     params = {p.get("name"): p.get("value") for p in root.iter("param")}
     assert params["listen-ip"] == "127.0.0.1"
-    assert params["listen-port"] == "8021"
+    assert params["listen-port"] == "$${callrec_esl_port}"
     assert params["password"] == "$${callrec_esl_password}"
+    callrec_vars = (CONF / "vars_callrec.xml").read_text()
+    assert 'data="callrec_esl_port=8021"' in callrec_vars  # the controller's CALLREC_ESL_PORT default
     assert params["apply-inbound-acl"] == "loopback.auto"
 
 

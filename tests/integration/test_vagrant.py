@@ -23,7 +23,8 @@ from tests.tools import require_tools
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANT = ROOT / "vagrant"
 SIPP = VAGRANT / "sipp"
-SCRIPTS = [VAGRANT / "provision.sh", VAGRANT / "vm-smoke.sh", VAGRANT / "callrec-flask", ROOT / "sounds" / "generate.sh"]
+SCRIPTS = [VAGRANT / "provision.sh", VAGRANT / "vm-smoke.sh", VAGRANT / "callrec-flask", ROOT / "sounds" / "generate.sh",
+           ROOT / "freeswitch" / "install.sh"]
 EVENT_KEYS = "0123456789*#ABCD"
 
 sys.path.insert(0, str(SIPP))
