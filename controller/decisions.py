@@ -7,7 +7,7 @@ and sends its commands in order, each only after the previous one succeeded.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from .tracker import LegState, OwnRecording, Tracker
 
 AUTO, MANUAL, PHONE = "auto", "manual", "phone"
 ANNOUNCEMENT = "callrec/call-recording-started.wav"
+STOP_ANNOUNCEMENT = "callrec/call-recording-stopped.wav"
 
 PolicyLookup = Callable[[str], "EffectivePolicy | None"]
 
@@ -47,13 +48,19 @@ class RecordingSettings:
 # ------------------------------------------------------------------------------------------ decisions
 @dataclass(frozen=True)
 class StartRecording:
+    """Start (or resume) one account's recording; then announce it to the legs in `announce_to`.
+
+    One event announces once, whatever number of recordings it starts: only the event's last start carries the
+    legs (every party of the call), so its announcement follows every `uuid_record` of that event.
+    """
+
     leg_uuid: str
     call_key: str
     account: str
     direction: str
     trigger: str
     path: str
-    announce: bool
+    announce_to: tuple[str, ...] = ()
     resume: bool = False
 
 
@@ -62,6 +69,7 @@ class StopRecording:
     leg_uuid: str
     account: str
     path: str
+    announce_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,17 +171,34 @@ def feed_digit(buffer: str, last_us: int, digit: str, now_us: int, timeout_ms: i
 
 
 # ------------------------------------------------------------------------------------------ deciders
-def _start(tracker: Tracker, leg: LegState, account: str, direction: str, trigger: str, announce: bool,
+def _start(tracker: Tracker, leg: LegState, account: str, direction: str, trigger: str,
            root: str, ext: str, key_candidates: list[str]) -> StartRecording:
     existing = leg.recordings.get(account)
     if existing is not None:  # stop then start: continue the same file
         existing.active, existing.stopped_by_user = True, False
         return StartRecording(leg.uuid, existing.call_key, account, existing.direction, existing.trigger,
-                              existing.path, announce, resume=True)
+                              existing.path, resume=True)
     key = tracker.claim_key(key_candidates, account, leg.uuid)
     path = recording_path(root, key, account, leg.created_us, ext)
     leg.recordings[account] = OwnRecording(account, key, path, direction, trigger, active=True)
-    return StartRecording(leg.uuid, key, account, direction, trigger, path, announce)
+    return StartRecording(leg.uuid, key, account, direction, trigger, path)
+
+
+def call_parties(leg: LegState) -> tuple[str, ...]:
+    """The legs whose phones hear an announcement on `leg`'s call: the leg and its bridge partner."""
+    return (leg.uuid, leg.partner) if leg.partner else (leg.uuid,)
+
+
+def announce_once(decisions: list[Decision], parties: tuple[str, ...], wanted: bool) -> list[Decision]:
+    """Give the event's last start the call's parties to announce to, once for all its starts (DESIGN §3: two
+    announcements on one bridge are played one after the other to everybody)."""
+    if not wanted:
+        return decisions
+    for index in range(len(decisions) - 1, -1, -1):
+        if isinstance(decisions[index], StartRecording):
+            decisions[index] = replace(decisions[index], announce_to=parties)
+            break
+    return decisions
 
 
 def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: PolicyLookup,
@@ -186,6 +211,7 @@ def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: Policy
         a.voicemail = b.voicemail = True
         return []
     decisions: list[Decision] = []
+    announce = False
     for leg in (a, b):
         if leg.account is None or leg.account_direction is None or leg.voicemail:
             continue
@@ -194,16 +220,18 @@ def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: Policy
         policy = policy_for(leg.account)
         if policy is None or not policy.auto_record(leg.account_direction):
             continue
-        decisions.append(_start(tracker, leg, leg.account, leg.account_direction, AUTO, policy.announcement,
-                                root, settings.record_format, [leg.call_uuid or leg.uuid]))
+        announce = announce or policy.announcement
+        decisions.append(_start(tracker, leg, leg.account, leg.account_direction, AUTO, root,
+                                settings.record_format, [leg.call_uuid or leg.uuid]))
     redirector = find_redirector(tracker, a, b)
     if redirector and redirector not in (a.account, b.account) and redirector not in a.redirects_done:
         a.redirects_done.add(redirector)
         policy = policy_for(redirector)
         if policy is not None and policy.auto_record_redirected and redirector not in a.recordings:
-            decisions.append(_start(tracker, a, redirector, REDIRECTED, AUTO, policy.announcement, root,
+            announce = announce or policy.announcement
+            decisions.append(_start(tracker, a, redirector, REDIRECTED, AUTO, root,
                                     settings.record_format, [b.uuid, a.uuid]))
-    return decisions
+    return announce_once(decisions, (a.uuid, b.uuid), announce)
 
 
 def find_redirector(tracker: Tracker, a: LegState, b: LegState) -> str | None:
@@ -254,13 +282,14 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
     if action == "start":
         if leg.active_recording(account):
             return []
-        return [_start(tracker, leg, account, leg.account_direction or OUTGOING, MANUAL, policy.announcement,
-                       root, settings.record_format, [leg.call_uuid or leg.uuid])]
+        return announce_once([_start(tracker, leg, account, leg.account_direction or OUTGOING, MANUAL, root,
+                                     settings.record_format, [leg.call_uuid or leg.uuid])],
+                             call_parties(leg), policy.announcement)
     rec = leg.active_recording(account)
     if rec is None:
         return []
     rec.active, rec.stopped_by_user = False, True
-    return [StopRecording(leg.uuid, account, rec.path)]
+    return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else ())]
 
 
 def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_key: bool,
@@ -311,8 +340,10 @@ def decide_conference(tracker: Tracker, leg: LegState, policy: EffectivePolicy |
         return []
     if leg.account in leg.recordings or policy is None or not policy.auto_record(leg.account_direction):
         return []
-    return [_start(tracker, leg, leg.account, leg.account_direction, AUTO, policy.announcement, root,
-                   settings.record_format, [leg.call_uuid or leg.uuid])]
+    # in a conference the leg's own audio reaches every other member; the member itself does not hear it
+    return announce_once([_start(tracker, leg, leg.account, leg.account_direction, AUTO, root,
+                                 settings.record_format, [leg.call_uuid or leg.uuid])],
+                         (leg.uuid,), policy.announcement)
 
 
 def decide_hangup(leg: LegState) -> list[Decision]:
@@ -340,17 +371,28 @@ def recording_vars(decision: StartRecording, ctx: RenderContext) -> str:
     return "{" + ",".join(f"{k}={_quote(v)}" for k, v in values.items()) + "}"
 
 
+def announcement_commands(sound: str, legs: tuple[str, ...], ctx: RenderContext) -> list[Command]:
+    """Mix an announcement into what each leg's phone sends (`uuid_displace ... rm`), so it reaches every party once.
+
+    Not `uuid_broadcast`: on a real switch that takes the legs out of the bridge (the parties' DTMF waits in a queue
+    until it ends, `*` cuts it) and two of them on one bridge play one after the other to everybody. A displace on
+    the *read* side mixes the file into the audio the leg sends: its bridge partner hears it, and a recording
+    already running on either leg holds it (a write-side displace comes after the recorder's media bug and would be
+    missing from the file). Every party's leg gets one, so every party hears it exactly once, at the same moment.
+    """
+    path = f"{ctx.sounds_dir.rstrip('/')}/{sound}"
+    return [Command(f"uuid_displace {leg} start {path} 0 rm", required=False) for leg in legs]
+
+
 def render_command(decision: Decision, ctx: RenderContext) -> list[Command]:
     """The API commands (without the `api ` prefix) that carry out a decision, in order."""
     if isinstance(decision, StartRecording):
-        commands = [Command(f"uuid_record {decision.leg_uuid} start {decision.path} {ctx.limit_seconds} "
-                            f"{recording_vars(decision, ctx)}")]
-        if decision.announce:
-            announcement = f"{ctx.sounds_dir.rstrip('/')}/{ANNOUNCEMENT}"
-            commands.append(Command(f"uuid_broadcast {decision.leg_uuid} {announcement} both", required=False))
-        return commands
+        return [Command(f"uuid_record {decision.leg_uuid} start {decision.path} {ctx.limit_seconds} "
+                        f"{recording_vars(decision, ctx)}")] + \
+            announcement_commands(ANNOUNCEMENT, decision.announce_to, ctx)
     if isinstance(decision, StopRecording):
-        return [Command(f"uuid_record {decision.leg_uuid} stop {decision.path}")]
+        return [Command(f"uuid_record {decision.leg_uuid} stop {decision.path}")] + \
+            announcement_commands(STOP_ANNOUNCEMENT, decision.announce_to, ctx)
     if isinstance(decision, RefuseRecording):
         return [Command(f"uuid_setvar {decision.leg_uuid} sip_disable_recording true", required=False),
                 Command(f"uuid_record {decision.leg_uuid} stop {decision.path}", required=False)]

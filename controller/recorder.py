@@ -83,6 +83,7 @@ class CommandSender:
             handle = self.esl.api_nowait(commands[0].text)
         except EslError:
             return  # _start sends (and reports) it again
+        logger.debug("call leg %s: api sent: %s", decision.leg_uuid, commands[0].text)
         self._sent[id(decision)] = (commands, handle)
 
     def idle(self) -> bool:
@@ -120,6 +121,7 @@ class CommandSender:
         try:
             if handle is None:
                 handle = self.esl.api_nowait(command)
+                logger.debug("call leg %s: api sent: %s", leg_uuid, command)
             reply = self.esl.wait_reply(handle, patient=True)
         except EslError as exc:
             return False, str(exc)
@@ -134,10 +136,12 @@ class CommandSender:
                 logger.info("call leg %s: stop code after hangup; the recording ended with the call",
                             decision.leg_uuid)
                 return
-            (command,) = render_command(decision, self.render)
-            ok, reply = self._api(decision.leg_uuid, command.text)
+            stop, *announcements = render_command(decision, self.render)
+            ok, reply = self._api(decision.leg_uuid, stop.text)
             log = logger.info if ok else logger.warning
             log("call leg %s: recording for account %s stopped (%s)", decision.leg_uuid, decision.account, reply)
+            for command in announcements if ok else ():
+                self._send_optional(decision.leg_uuid, command.text)
         elif isinstance(decision, AdoptRecording):
             logger.info("call leg %s: the phone's Record key started %s; adopted as a manual recording of "
                         "account %s", decision.leg_uuid, decision.path, decision.account)
@@ -187,9 +191,13 @@ class CommandSender:
                                self._row(leg, decision.account, decision.call_key, decision.direction,
                                          decision.trigger, decision.path))
         for command in commands[1:]:
-            ok, reply = self._api(uuid, command.text)
-            if not ok:
-                logger.warning("call leg %s: %s -> %s", uuid, command.text, reply)
+            self._send_optional(uuid, command.text)
+
+    def _send_optional(self, uuid: str, command: str) -> None:
+        """An announcement: its failure (the party hung up meanwhile) is logged and changes nothing else."""
+        ok, reply = self._api(uuid, command)
+        if not ok:
+            logger.warning("call leg %s: %s -> %s", uuid, command, reply)
 
     def _forget(self, leg: LegState | None, decision: StartRecording) -> None:
         if leg is None:

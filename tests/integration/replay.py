@@ -413,6 +413,8 @@ class ReplaySwitch:
             return "+OK Success\n" if live else "-ERR Cannot locate session!\n"
         if verb == "uuid_broadcast":
             return "+OK Message sent\n" if live else "-ERR invalid uuid\n"
+        if verb == "uuid_displace":
+            return "+OK Success\n" if live else "-ERR Cannot locate session!\n"
         if verb == "uuid_setvar":
             return "+OK\n" if live else "-ERR No such channel!\n"
         return f"-ERR {verb} Command not found!\n"

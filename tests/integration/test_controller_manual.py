@@ -108,7 +108,9 @@ def test_stop_then_start_again_continues_the_same_file(h):
     assert len(starts) == 2 and starts[0].line.split()[3] == starts[1].line.split()[3] == rec.file_path
     assert "RECORD_APPEND=true" in starts[1].line
     assert 4 <= rec.duration_seconds < 6  # both recorded spans, not the paused one
-    assert len(h.commands(r"^uuid_broadcast %s" % call.a.uuid)) == 2  # announced at every start
+    # announced at every start, to both parties
+    assert len(h.commands(r"^uuid_displace %s start \S+call-recording-started" % call.a.uuid)) == 2
+    assert len(h.commands(r"^uuid_displace %s start \S+call-recording-started" % call.b.uuid)) == 2
     assert len(h.recordings()) == 1
 
 

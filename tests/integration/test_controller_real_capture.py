@@ -8,7 +8,7 @@ configuration, 1000 -> 1001, seen by an `event plain ALL` listener:
   `variable_dialed_user: 1001` (1001's leg: its incoming call), known from its CHANNEL_ANSWER;
 * one CHANNEL_BRIDGE, on the A-leg, with Bridge-A/B-Unique-ID;
 * a RECORD_START on the A-leg from a `uuid_record` of the capture-maker's own client (no callrec tag, no
-  `sofia_record_file`), a `uuid_broadcast ... both` (CHANNEL_EXECUTE/PLAYBACK_* on both legs), RFC 2833
+  `sofia_record_file`), a `uuid_broadcast ... both` (CHANNEL_EXECUTE/PLAYBACK_* on both legs; the capture-maker's own, not callrec's), RFC 2833
   DTMF `1`, `5` on the A-leg only, the B-leg's HANGUP_COMPLETE before the A-leg's.
 
 Nothing writes recording files in a replay, so every finalised recording is `missing` and its delivery is
@@ -188,18 +188,20 @@ def test_real_fs110_call_is_auto_recorded_at_the_bridge_on_each_accounts_own_leg
 
 
 @pytest.mark.parametrize("leg_account", ["1000", "1001"])
-def test_announcement_is_broadcast_to_both_parties_only_after_the_record_command_succeeded(replay, leg_account):
+def test_announcement_is_mixed_into_both_parties_legs_only_after_the_record_command_succeeded(replay, leg_account):
     h = replay()
     h.account("1000", **dict(OUT if leg_account == "1000" else OFF, announcement=True))
     h.account("1001", **dict(IN if leg_account == "1001" else OFF, announcement=True))
     h.start()
     h.play(BRIDGE)
     leg = A if leg_account == "1000" else B
-    record, broadcast = h.commands(rf"^uuid_(record|broadcast) {leg} ")
+    record, *displaced = h.commands(rf"^uuid_(record {leg} |displace )")
     assert record.line.startswith(f"uuid_record {leg} start ") and record.reply == "+OK Success\n"
-    assert broadcast.line == f"uuid_broadcast {leg} {SOUNDS_DIR}/callrec/call-recording-started.wav both"
-    assert broadcast.reply == "+OK Message sent\n"
-    assert h.commands(r"^uuid_broadcast") == [broadcast]
+    sound = f"{SOUNDS_DIR}/callrec/call-recording-started.wav"
+    assert [d.line for d in displaced] == [f"uuid_displace {A} start {sound} 0 rm",
+                                          f"uuid_displace {B} start {sound} 0 rm"]
+    assert all(d.reply == "+OK Success\n" for d in displaced)
+    assert h.commands(r"^uuid_broadcast") == []
     h.play()
     h.assert_no_handler_errors()
 

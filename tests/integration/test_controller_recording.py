@@ -136,13 +136,30 @@ def test_announcement_plays_after_the_record_command_succeeded_and_is_in_the_fil
     call.answer()
     h.settle()
     record = h.wait_command(r"^uuid_record %s start" % call.a.uuid)
-    broadcast = h.wait_command(r"^uuid_broadcast %s \S+ both$" % call.a.uuid)
-    assert record.index < broadcast.index and record.reply.startswith("+OK")
-    assert broadcast.line.split()[2] == f"{SOUNDS_DIR}/callrec/call-recording-started.wav"
+    to_b = h.wait_command(r"^uuid_displace %s start \S+ 0 rm$" % call.b.uuid)
+    to_a = h.wait_command(r"^uuid_displace %s start \S+ 0 rm$" % call.a.uuid)
+    assert record.index < to_a.index < to_b.index and record.reply.startswith("+OK")
+    assert to_a.line.split()[3] == f"{SOUNDS_DIR}/callrec/call-recording-started.wav"
     _talk_and_hang_up(call, seconds=4)
     (rec,) = h.wait_finalised()
     reference = SOUNDS_DIR / "callrec" / "8000" / "call-recording-started.wav"
-    assert audio.contains(rec.file_path, str(reference))
+    for channel in (0, 1):  # each party hears it once: in its own channel of the stereo file
+        assert audio.contains(rec.file_path, str(reference), channel=channel)
+
+
+def test_two_recordings_starting_at_one_bridge_announce_once_per_party(h):
+    for number in ("1000", "1001"):
+        h.account(number, enabled=True, auto_record_outgoing=True, auto_record_incoming=True, announcement=True)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    h.wait_command(r"^uuid_displace %s start" % call.b.uuid)
+    _talk_and_hang_up(call, seconds=4)
+    h.wait_finalised(2)
+    displaced = h.commands(r"^uuid_displace")
+    assert sorted(c.line.split()[1] for c in displaced) == sorted([call.a.uuid, call.b.uuid])
+    assert h.commands(r"^uuid_broadcast") == []
 
 
 def test_no_announcement_when_the_record_command_failed(h):
@@ -155,7 +172,7 @@ def test_no_announcement_when_the_record_command_failed(h):
     h.wait_command(r"^uuid_record %s start" % call.a.uuid)
     _talk_and_hang_up(call)
     h.settle()
-    assert h.commands(r"^uuid_broadcast") == []
+    assert h.commands(r"^uuid_(broadcast|displace)") == []
     assert h.recordings() == []
     assert h.controller.metrics.recordings_failed._value.get() == 1
 

@@ -147,14 +147,48 @@ def test_blind_transfer_is_recorded_for_the_former_partner_account():
 
 
 def test_record_command_rendering():
-    start = StartRecording("L", "C", "1000", "outgoing", "auto", "/rec/2026/01/02/C_1000.wav", announce=True)
-    record, broadcast = render_command(start, RenderContext(sounds_dir="/snd", limit_seconds=0))
+    start = StartRecording("L", "C", "1000", "outgoing", "auto", "/rec/2026/01/02/C_1000.wav", announce_to=("L", "P"))
+    record, to_l, to_p = render_command(start, RenderContext(sounds_dir="/snd", limit_seconds=0))
     assert record.text == ("uuid_record L start /rec/2026/01/02/C_1000.wav 0 {RECORD_STEREO=true,RECORD_APPEND=true,"
                            "record_sample_rate=8000,callrec_account=1000,callrec_call=C,callrec_trigger=auto}")
-    assert broadcast.text == "uuid_broadcast L /snd/callrec/call-recording-started.wav both"
-    assert not broadcast.required
+    assert to_l.text == "uuid_displace L start /snd/callrec/call-recording-started.wav 0 rm"
+    assert to_p.text == "uuid_displace P start /snd/callrec/call-recording-started.wav 0 rm"
+    assert not to_l.required and not to_p.required
+    stop, stop_l = render_command(StopRecording("L", "1000", "/x.wav", announce_to=("L",)), RenderContext("/snd"))
+    assert stop.text == "uuid_record L stop /x.wav"
+    assert stop_l.text == "uuid_displace L start /snd/callrec/call-recording-stopped.wav 0 rm"
     (refuse_setvar, refuse_stop) = render_command(RefuseRecording("L", "1000", "/x.wav", "no"), RenderContext("/s"))
     assert refuse_setvar.text == "uuid_setvar L sip_disable_recording true"
+
+
+@pytest.mark.parametrize(("a_flags", "b_flags", "announced_by"), [
+    ({"auto_record_outgoing": True, "announcement": True}, {"auto_record_incoming": True, "announcement": True}, "B"),
+    ({"auto_record_outgoing": True, "announcement": True}, {"auto_record_incoming": True}, "B"),
+    ({"auto_record_outgoing": True}, {"auto_record_incoming": True}, None),
+    ({"auto_record_outgoing": True, "announcement": True}, {}, "A"),
+])
+def test_one_bridge_announces_once_to_both_parties_whatever_number_of_recordings_it_starts(a_flags, b_flags,
+                                                                                            announced_by):
+    policies = {"1000": policy("1000", **a_flags), "1001": policy("1001", **b_flags)}
+    a, b = leg("A", "1000", "outgoing"), leg("B", "1001", "incoming")
+    decisions = decide_bridge(Tracker(), a, b, policies.get, SETTINGS, ROOT)
+    announcing = [d for d in decisions if d.announce_to]
+    if announced_by is None:
+        assert announcing == []
+    else:
+        (last,) = announcing
+        assert (last.leg_uuid, last.announce_to) == (announced_by, ("A", "B"))
+        assert decisions[-1] is last  # after every uuid_record of the bridge
+
+
+def test_manual_start_announces_to_the_pressing_account_and_its_partner():
+    policies = {"1000": policy("1000", manual_control=True, announcement=True)}
+    a = leg("A", "1000", "outgoing", partner="B")
+    decisions = []
+    for i, digit in enumerate("*44"):
+        decisions += decide_dtmf(Tracker(), a, digit, 1_000 * i, policies["1000"], SETTINGS, ROOT)
+    (start,) = decisions
+    assert start.announce_to == ("A", "B")
 
 
 def test_recording_path_is_dated_by_the_leg_and_safe():

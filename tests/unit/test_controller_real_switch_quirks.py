@@ -142,7 +142,7 @@ def test_a_diversion_the_callers_own_phone_sent_makes_nobody_a_redirecting_party
 
 # ---------------------------------------------------------------------------------------------- legs
 def test_b_leg_of_user_gets_record_stereo_only_after_the_bridge_so_the_command_carries_it():
-    start = StartRecording("B", "A", "1001", "incoming", "auto", "/rec/x.wav", announce=False)
+    start = StartRecording("B", "A", "1001", "incoming", "auto", "/rec/x.wav")
     (record,) = render_command(start, RenderContext(sounds_dir="/snd", stereo=True))
     assert "RECORD_STEREO=true" in record.text
 
