@@ -18,6 +18,7 @@ TEST_DB_URL = os.environ.get("CALLREC_TEST_DATABASE_URL", "")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "db: uses the real database (run again on PostgreSQL in CI)")
+    config.addinivalue_line("markers", "live: needs a real FreeSWITCH and sipp (tests/live/)")
 
 
 def pytest_collection_modifyitems(config, items):
