@@ -34,6 +34,16 @@ NOTHING = dict(enabled=True, auto_record_outgoing=False, auto_record_incoming=Fa
                manual_control=False, announcement=False, email_delivery=False)
 
 
+FIGURES: list[str] = []  # measured figures the live tier prints at the end (never asserted: shared machines)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("live tier: measured on the real switch")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:

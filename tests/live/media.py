@@ -44,8 +44,23 @@ class Keys:
     code: str
 
 
-def phone_pcap(path: Path, freq: float, seconds: float, keys: tuple[Keys, ...] = (), ssrc: int = 0x0CA11EC0) -> Path:
-    """A pcap of `seconds` of the party's tone with RFC 4733 events for `keys` in place of audio."""
+STEP_SECONDS, RAMP_START_HZ, RAMP_STEP_HZ = 0.1, 400.0, 100.0
+
+
+def ramp(seconds: float) -> np.ndarray:
+    """A tone that rises RAMP_STEP_HZ every STEP_SECONDS: its first frequency in a file says when the file began."""
+    steps = [tone(RAMP_START_HZ + RAMP_STEP_HZ * (i % 30), STEP_SECONDS) for i in range(int(seconds / STEP_SECONDS))]
+    return np.concatenate(steps)
+
+
+def ramp_time(frequency: float) -> float:
+    """Seconds into the ramp at which it sounds at `frequency`."""
+    return (frequency - RAMP_START_HZ) / RAMP_STEP_HZ * STEP_SECONDS
+
+
+def phone_pcap(path: Path, freq: float, seconds: float, keys: tuple[Keys, ...] = (), ssrc: int = 0x0CA11EC0,
+               audio: np.ndarray | None = None) -> Path:
+    """A pcap of `seconds` of the party's tone (or `audio`) with RFC 4733 events for `keys` in place of audio."""
     events: dict[int, tuple[int, int, int]] = {}  # packet index -> (event, duration so far, end flag)
     event_starts: dict[int, int] = {}
     for press in keys:
@@ -59,7 +74,8 @@ def phone_pcap(path: Path, freq: float, seconds: float, keys: tuple[Keys, ...] =
                 events[index + held + i] = (event, held * SAMPLES_PER_PACKET, 1)
             event_starts[index] = index
             index += (KEY_MS + KEY_GAP_MS) // PACKET_MS
-    audio = tone(freq, seconds)
+    if audio is None:
+        audio = tone(freq, seconds)
     packets, seq, ts = [], 1000, 160_000
     event_ts = ts
     for n in range(int(seconds * 1000 / PACKET_MS)):
@@ -135,6 +151,20 @@ class Recording:
         for i in range(0, len(x) - n, n):
             segment = x[i:i + n]
             if np.sqrt(np.mean(segment ** 2)) > 300 and self.tone_share_of(segment, freq) >= share:
+                return i / self.rate
+        return None
+
+    def dominant_frequency(self, channel: int, start: float, seconds: float) -> float:
+        x = self.channels[channel][int(start * self.rate):int((start + seconds) * self.rate)]
+        spectrum = np.abs(np.fft.rfft(x, n=8192))
+        return float(np.fft.rfftfreq(8192, 1 / self.rate)[int(np.argmax(spectrum))])
+
+    def first_audio(self, channel: int, level: float = 300.0) -> float | None:
+        """Seconds into the file of the first 10 ms that is not silence."""
+        n = self.rate // 100
+        x = self.channels[channel]
+        for i in range(0, len(x) - n, n):
+            if np.sqrt(np.mean(x[i:i + n] ** 2)) > level:
                 return i / self.rate
         return None
 

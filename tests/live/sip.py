@@ -212,8 +212,9 @@ def uas_scenario(steps: list[Step], pcap: str, ring_seconds: float = 0.2, answer
         xml += _send("SIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n"
                      "[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\nCSeq: [cseq] INVITE\n"
                      "Content-Length: 0\n", retrans=False)
-        xml += '  <recv request="ACK"/>\n' + STOP_NOW + '</scenario>\n'
-        return xml
+        xml += '  <recv request="ACK"/>\n' + STOP_NOW
+        # sipp refuses variables it assigns but never reads
+        return xml + '  <Reference variables="local_party,remote_party,remote_target"/>\n</scenario>\n'
     xml += f'  <pause milliseconds="{int(ring_seconds * 1000)}"/>\n'
     xml += _reply("200 OK", body=SDP.format(direction="sendrecv").replace("[cseq_sdp]", "1"), to_tag=True)
     xml += '  <recv request="ACK" crlf="true"/>\n'
@@ -312,13 +313,14 @@ class Phone:
     def register(self) -> None:
         self._sipp("register", register_scenario()).wait(30)
 
-    def pcap(self, seconds: float, keys: tuple[Keys, ...]) -> str:
+    def pcap(self, seconds: float, keys: tuple[Keys, ...], audio=None) -> str:
         path = self.workdir / f"{self.number}-{time.monotonic_ns()}.pcap"
-        phone_pcap(path, self.freq, seconds, keys)
+        phone_pcap(path, self.freq, seconds, keys, audio=audio)
         return str(path)
 
-    def call(self, number: str, steps: list[Step], keys: tuple[Keys, ...] = (), talk: float = 30) -> Run:
-        return self._sipp("uac", uac_scenario(steps, self.pcap(talk, keys)), number)
+    def call(self, number: str, steps: list[Step], keys: tuple[Keys, ...] = (), talk: float = 30, audio=None) -> Run:
+        """Call `number`; the phone sends its tone (or `audio`) from the moment the call is answered."""
+        return self._sipp("uac", uac_scenario(steps, self.pcap(talk, keys, audio)), number)
 
     def answer(self, steps: list[Step], keys: tuple[Keys, ...] = (), talk: float = 30, ring: float = 0.2,
                pick_up: bool = True) -> Run:

@@ -20,6 +20,17 @@ EXAMPLES = Path("/usr/share/doc/freeswitch/examples")
 RING_SECONDS = 4  # Local_Extension's call_timeout (30 s stock) before the divert to voicemail
 
 
+RECORD_SESSION_EXTENSION = """<include>
+  <extension name="live_record_session">
+    <condition field="destination_number" expression="^77(10[01][0-9])$">
+      <action application="set" data="execute_on_answer=record_session $${recordings_dir}/dialplan-${uuid}.wav"/>
+      <action application="bridge" data="user/$1@${domain_name}"/>
+    </condition>
+  </extension>
+</include>
+"""
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -89,6 +100,8 @@ class FreeSwitch:
         dialplan = self.conf / "dialplan" / "default.xml"
         text = dialplan.read_text()
         dialplan.write_text(text.replace('data="call_timeout=30"', f'data="call_timeout={RING_SECONDS}"'))
+        # the physical limit for the start-of-recording measurement: the dialplan records the caller's leg itself
+        (self.conf / "dialplan" / "default" / "00_live_record_session.xml").write_text(RECORD_SESSION_EXTENSION)
         for path in self._dirs().values():
             path.mkdir(parents=True, exist_ok=True)
         self.recordings.mkdir(parents=True, exist_ok=True)
