@@ -4,6 +4,8 @@
     smoke_api.py ensure-accounts 1000 1001   check the demo accounts exist (provisioning runs seed-demo);
                                              create any that do not, with their customer, product and
                                              customer class, from callrec/demo_data.py
+    smoke_api.py codes 1002                  print the account's effective start and stop codes (its
+                                             dialing rule's, or the settings' *44 *45), on one line
     smoke_api.py recording-ids               print the ids of all recordings, one per line
     smoke_api.py wait-recording 1000 IDFILE  wait until a recording of account 1000 appears whose id
                                              is not listed in IDFILE; print it; exit 1 after a timeout
@@ -115,6 +117,19 @@ def ensure_accounts(numbers):
         print(f"account {number}: created ({product}, {customer})")
 
 
+def account_id(number):
+    for account in list_all("/accounts"):
+        if str(account.get("number")) == number:
+            return account["id"]
+    raise ApiError(f"account {number} not found")
+
+
+def codes(number):
+    """The codes the controller listens for on this account's calls (GET .../effective-policy)."""
+    policy = call("GET", f"/accounts/{account_id(number)}/effective-policy")
+    return policy["codes"]["record_start_code"], policy["codes"]["record_stop_code"]
+
+
 def recordings():
     return list_all("/recordings")
 
@@ -151,12 +166,15 @@ def main(argv):
         if argv[1:2] == ["ensure-accounts"] and len(argv) > 2:
             ensure_accounts(argv[2:])
             return 0
+        if argv[1:2] == ["codes"] and len(argv) == 3:
+            print(*codes(argv[2]))
+            return 0
         if argv[1:] == ["recording-ids"]:
             print("\n".join(str(r.get("id")) for r in recordings()))
             return 0
         if argv[1:2] == ["wait-recording"] and len(argv) == 4:
             return wait_recording(argv[2], argv[3])
-    except (ApiError, urllib.error.URLError) as error:
+    except (ApiError, urllib.error.URLError, KeyError, TypeError) as error:
         print(f"smoke_api: {error}", file=sys.stderr)
         return 1
     print(__doc__, file=sys.stderr)
