@@ -207,6 +207,11 @@ def run_case(work: Workdir, name: str, *, client: str, source: str = "replay", c
             sw.kill()
     with open(sw_report) as fh:
         srep = json.load(fh)
+    if "t_load_end" not in srep:  # the switch gave up before the load ran: say why instead of a KeyError
+        logs = [work.file(f"{name}.switch.log"), work.file(f"{name}.controller.log")]
+        tails = "\n".join(f"--- {p}\n" + "".join(open(p, errors="replace").readlines()[-30:])
+                           for p in logs if os.path.exists(p))
+        raise RuntimeError(f"{name}: the load did not run (switch report {srep})\n{tails}")
     res = {"name": name, "client": client, "source": source, "calls": calls, "cps_offered": cps, "hold_s": hold,
            "events_sent": srep.get("events_sent"), "events_per_call": srep.get("events_per_call"),
            "event_bytes_avg": srep.get("event_bytes_avg"),

@@ -189,7 +189,7 @@ def build_controller(config: dict, app=None, *, run_delivery: bool = True,
     sender = CommandSender(esl, tracker, policies, writes, render, recordings_dir, metrics)
     calls = CallRecording(tracker, policies, sender, recordings_dir, esl=esl)
     manual = ManualControl(tracker, policies, sender, recordings_dir)
-    phone_key = PhoneRecordKey(tracker, policies, sender, recordings_dir)
+    phone_key = PhoneRecordKey(tracker, policies, sender, recordings_dir, esl=esl)
     conferences = Conferences(tracker, policies, sender, recordings_dir)
     resync = Resync(esl, tracker, store, sender, calls)
     node = config.get("CALLREC_NODE_NAME") or socket.gethostname()

@@ -74,13 +74,15 @@ class StopRecording:
 
 @dataclass(frozen=True)
 class AdoptRecording:
-    """The phone's own Record key started a recording: keep it as a manual recording of the account."""
+    """The phone's own Record key started a recording: keep it as a manual recording of the account, and announce
+    it to the call's parties like any other start (the file is already recording, so it holds the announcement)."""
 
     leg_uuid: str
     call_key: str
     account: str
     direction: str
     path: str
+    announce_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,16 @@ def recording_path(root: str, call_key: str, account: str, created_us: int, ext:
     """`<root>/YYYY/MM/DD/<call-uuid>_<account>.<ext>`, dated by the leg's creation (stable across restarts)."""
     when = datetime.fromtimestamp(created_us / 1e6, timezone.utc) if created_us else datetime.now(timezone.utc)
     return f"{root.rstrip('/')}/{when:%Y/%m/%d}/{_safe(call_key)}_{_safe(account)}.{_safe(ext)}"
+
+
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9_+@%=:,./-]{1,1000}").fullmatch
+
+
+def safe_file_path(path: str) -> bool:
+    """A file path from an event that may go into an API command: absolute, no spaces, quotes, braces, `..` or
+    control characters. The phone's Record key builds its path from `record-template`, which holds values the
+    caller chooses (`${caller_id_number}`): anything else is refused, never sent."""
+    return _SAFE_PATH(path) is not None and "/../" not in path + "/"
 
 
 # --------------------------------------------------------------------------------------------- voicemail
@@ -304,6 +316,9 @@ def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_k
     """
     if path in leg.foreign:
         return []
+    if not safe_file_path(path):
+        leg.foreign[path] = "unsafe"  # never put into a command; the shell logs it
+        return []
     if not phone_key:
         leg.foreign[path] = "ignored"
         return []
@@ -321,7 +336,8 @@ def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_k
     leg.recordings[leg.account] = OwnRecording(leg.account, key, path, leg.account_direction or INCOMING,
                                                PHONE, active=True, confirmed=True, file_open=True)
     leg.foreign[path] = "adopted"
-    return [AdoptRecording(leg.uuid, key, leg.account, leg.account_direction or INCOMING, path)]
+    return [AdoptRecording(leg.uuid, key, leg.account, leg.account_direction or INCOMING, path,
+                           call_parties(leg) if policy.announcement else ())]
 
 
 def decide_conference(tracker: Tracker, leg: LegState, policy: EffectivePolicy | None,
@@ -393,6 +409,8 @@ def render_command(decision: Decision, ctx: RenderContext) -> list[Command]:
     if isinstance(decision, StopRecording):
         return [Command(f"uuid_record {decision.leg_uuid} stop {decision.path}")] + \
             announcement_commands(STOP_ANNOUNCEMENT, decision.announce_to, ctx)
+    if isinstance(decision, AdoptRecording):
+        return announcement_commands(ANNOUNCEMENT, decision.announce_to, ctx)
     if isinstance(decision, RefuseRecording):
         return [Command(f"uuid_setvar {decision.leg_uuid} sip_disable_recording true", required=False),
                 Command(f"uuid_record {decision.leg_uuid} stop {decision.path}", required=False)]

@@ -68,6 +68,11 @@ class EslAuthError(EslError):
     """FreeSWITCH refused the password."""
 
 
+class UnsafeCommand(EslError):
+    """A command holding CR or LF: on the Event Socket a blank line ends a command and starts the next one, so a
+    caller-controlled value with a newline in it would run commands of the caller's choice. Never sent."""
+
+
 def parse_event(body: bytes) -> dict[str, str]:
     """Split a text/event-plain body into headers FIRST, then URL-decode each value on its own.
 
@@ -553,6 +558,9 @@ class EslConnection:
     # -- commands -----------------------------------------------------------------------------------
     def send_nowait(self, command: str) -> _Pending:
         """Write one command now (its reply is matched in order); `wait()` for the reply later."""
+        if "\n" in command or "\r" in command:
+            logger.error("refused to send a command holding CR/LF (an injection attempt?): %r", command[:300])
+            raise UnsafeCommand(f"command holds CR/LF: {command[:80]!r}")
         if not self.connected:
             raise EslNotConnected(f"not connected ({self.close_reason or 'never connected'})")
         pending = _Pending(command)

@@ -16,8 +16,7 @@ import gevent
 
 from .decisions import (AdoptRecording, Decision, Finalise, RefuseRecording, RenderContext, StartRecording,
                         StopRecording, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
-                        decide_hangup,
-                        is_voicemail_leg, recording_path, render_command, reply_ok)
+                        decide_hangup, is_voicemail_leg, recording_path, render_command, reply_ok, safe_file_path)
 from .esl import EslClient, EslError, EslEvent
 from .facts import event_time_us, leg_facts, record_facts
 from .policies import PolicyCache
@@ -150,6 +149,8 @@ class CommandSender:
             self.writes.submit("insert recording", Store.insert_recording,
                                self._row(leg, decision.account, decision.call_key, decision.direction, "phone",
                                          decision.path))
+            for command in render_command(decision, self.render):
+                self._send_optional(decision.leg_uuid, command.text)
         elif isinstance(decision, RefuseRecording):
             logger.warning("call leg %s: refused the phone's own recording %s: %s", decision.leg_uuid,
                            decision.path, decision.reason)
@@ -367,6 +368,13 @@ class ManualControl(Handlers):
 class PhoneRecordKey(Handlers):
     """RECORD_START we did not ask for: the phone's own Record key (or voicemail, which we leave alone)."""
 
+    phone_key_checks = 3
+    phone_key_retry_seconds = 0.05
+
+    def __init__(self, *args, esl: EslClient, **kw):
+        super().__init__(*args, **kw)
+        self.esl = esl
+
     def on_record_start(self, event: EslEvent) -> None:
         facts = record_facts(event.headers)
         if facts.ours:
@@ -376,13 +384,39 @@ class PhoneRecordKey(Handlers):
                 rec.file_open = True
             return
         leg = self.tracker.observe(leg_facts(event.headers))
+        if facts.phone_key or leg.account is None or facts.path in leg.foreign or not safe_file_path(facts.path):
+            self._decide(leg, facts.path, facts.phone_key)
+        else:
+            # On a real switch the Record key's RECORD_START comes *before* mod_sofia sets sofia_record_file (the
+            # RECV_INFO follows at the same timestamp): ask the leg, off the event loop, before deciding.
+            gevent.spawn(self._ask_then_decide, leg, facts.path)
+
+    def _ask_then_decide(self, leg: LegState, path: str) -> None:
+        phone_key = False
+        for _ in range(self.phone_key_checks):
+            try:
+                reply = self.esl.api(f"uuid_getvar {leg.uuid} sofia_record_file")
+            except EslError as exc:
+                logger.warning("call leg %s: cannot ask whose recording %s is: %s", leg.uuid, path, exc)
+                break
+            if reply.strip() == path:
+                phone_key = True
+                break
+            gevent.sleep(self.phone_key_retry_seconds)  # sofia sets the variable right after the start
+        if not leg.hung_up:
+            self._decide(leg, path, phone_key)
+
+    def _decide(self, leg: LegState, path: str, phone_key: bool) -> None:
         seen = set(leg.foreign)
         policy = self.policies.policy_for(leg.account) if leg.account else None
-        root_owned = facts.path.startswith(self.recordings_dir.rstrip("/") + "/")
-        decisions = decide_foreign_recording(self.tracker, leg, facts.path, facts.phone_key, policy, root_owned)
-        if not decisions and leg.foreign.get(facts.path) == "ignored" and facts.path not in seen:
+        root_owned = path.startswith(self.recordings_dir.rstrip("/") + "/")
+        decisions = decide_foreign_recording(self.tracker, leg, path, phone_key, policy, root_owned)
+        if path not in seen and leg.foreign.get(path) == "unsafe":
+            logger.warning("call leg %s: refused recording path %r from FreeSWITCH (not a plain file path; it is "
+                           "never put into a command)", leg.uuid, path)
+        elif not decisions and leg.foreign.get(path) == "ignored" and path not in seen:
             logger.info("call leg %s: recording %s was started by someone else (not by us, not by the phone's "
-                        "Record key): left alone", leg.uuid, facts.path)
+                        "Record key): left alone", leg.uuid, path)
         self.sender.apply(decisions)
 
     def on_record_stop(self, event: EslEvent) -> None:

@@ -226,8 +226,9 @@ class Call:
                 path = os.path.join(sw.recordings_dir or "/tmp", "%s.%s.%s.wav" % (
                     leg.profile.get("Caller-ID-Number", leg.party), sw.domain,
                     time.strftime("%Y-%m-%d-%H-%M-%S", time.localtime(sw.clock.now()))))
-                leg.set_var("sofia_record_file", path)
+                # the real order: RECORD_START first, then mod_sofia sets sofia_record_file (no event for it)
                 actions.record_start(sw, leg, path)
+                leg.set_var("sofia_record_file", path)
             else:
                 path = leg.get_var("sofia_record_file")
                 if path:

@@ -415,6 +415,12 @@ class ReplaySwitch:
             return "+OK Message sent\n" if live else "-ERR invalid uuid\n"
         if verb == "uuid_displace":
             return "+OK Success\n" if live else "-ERR Cannot locate session!\n"
+        if verb == "uuid_getvar":
+            headers = self.channel(uuid) if live else None
+            if headers is None:
+                return "-ERR No such channel!\n"
+            name = command.split()[2] if len(command.split()) > 2 else ""
+            return headers.get(f"variable_{name}", "_undef_")
         if verb == "uuid_setvar":
             return "+OK\n" if live else "-ERR No such channel!\n"
         return f"-ERR {verb} Command not found!\n"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 
-from tests.integration.controller_harness import wait_for
+from tests.fakeswitch import audio
+from tests.integration.controller_harness import SOUNDS_DIR, wait_for
 
 
 def _call(h, caller="1000", callee="1001"):
@@ -128,6 +129,40 @@ def test_the_phones_record_key_is_adopted_as_a_manual_recording_when_manual_cont
     assert rec.file_path.startswith(h.recordings_dir) and os.path.isfile(rec.file_path)
     assert rec.delivery.status == "pending"
     assert h.commands(r"^uuid_record") == []  # nothing asked by us
+
+
+def test_the_phones_record_key_is_recognised_on_the_real_event_order_and_announced_to_every_party(h):
+    """RECORD_START comes before mod_sofia sets sofia_record_file (the emulator sends them in that order, as the
+    real switch does): the controller asks the leg, adopts the file, and announces it to both parties."""
+    h.account("1000", enabled=True, manual_control=True, announcement=True)
+    h.start()
+    call = _call(h)
+    call.record_key("a", on=True)
+    h.wait_command(r"^uuid_getvar %s sofia_record_file$" % call.a.uuid)
+    to_b = h.wait_command(r"^uuid_displace %s start \S+call-recording-started.wav 0 rm$" % call.b.uuid)
+    assert h.commands(r"^uuid_displace %s start" % call.a.uuid)
+    call.talk(seconds=3)
+    call.record_key("a", on=False)
+    call.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert rec.trigger == "phone" and to_b is not None
+    reference = SOUNDS_DIR / "callrec" / "8000" / "call-recording-started.wav"
+    assert audio.contains(rec.file_path, str(reference), channel=0)
+
+
+def test_a_record_key_path_that_is_not_a_plain_file_path_is_never_put_into_a_command(h, caplog):
+    """record-template holds ${caller_id_number}: a caller-chosen number with newlines and ESL commands in it
+    must not reach the Event Socket (it would run them)."""
+    h.account("1000", enabled=True, manual_control=False)
+    h.start()
+    call = _call(h)
+    call.a.profile["Caller-ID-Number"] = "1000\n\nbgapi status\n\napi version"
+    call.record_key("a", on=True)
+    wait_for(lambda: "refused recording path" in caplog.text)
+    call.hangup("a")
+    h.settle()
+    assert h.commands(r"^(bgapi|status|version|uuid_record|uuid_setvar|uuid_getvar)") == []
+    assert h.recordings() == []
 
 
 def test_the_phones_record_key_is_refused_without_manual_control(h):

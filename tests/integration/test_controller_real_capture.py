@@ -216,7 +216,12 @@ def test_a_recording_started_by_another_event_socket_client_is_left_alone(replay
     h.account("1001", enabled=True, manual_control=manual_control)
     h.start()
     h.play(FOREIGN_RECORD_START)
-    assert h.commands() == [c for c in h.commands() if c.line.startswith(("show channels", "uuid_dump"))]
+    # only questions: the resync, and whether the phone's Record key started it (on a real switch its
+    # RECORD_START comes before mod_sofia sets sofia_record_file, so the controller asks the leg)
+    asked = wait_for(lambda: h.commands(r"^uuid_getvar \S+ sofia_record_file$"))
+    assert {a.reply for a in asked} == {"_undef_"}
+    assert h.commands() == [c for c in h.commands()
+                            if c.line.startswith(("show channels", "uuid_dump", "uuid_getvar"))]
     h.play()
     assert h.commands(r"^uuid_setvar|^uuid_record") == []
     assert h.recordings() == []

@@ -7,7 +7,7 @@ from callrec.policy import AccountFacts, CodePair, CustomerFacts, ProductFacts, 
     resolve_policy
 from controller.decisions import (RecordingSettings, RefuseRecording, RenderContext, StartRecording, StopRecording,
                                   decide_bridge, decide_dtmf, decide_foreign_recording, feed_digit, is_voicemail_leg,
-                                  recording_path, render_command)
+                                  recording_path, render_command, safe_file_path)
 from controller.tracker import LegState, Tracker
 
 ROOT = "/rec"
@@ -189,6 +189,29 @@ def test_manual_start_announces_to_the_pressing_account_and_its_partner():
         decisions += decide_dtmf(Tracker(), a, digit, 1_000 * i, policies["1000"], SETTINGS, ROOT)
     (start,) = decisions
     assert start.announce_to == ("A", "B")
+
+
+@pytest.mark.parametrize(("path", "safe"), [
+    ("/var/lib/freeswitch/recordings/1000.127.0.0.1.2026-12-05-10-00-00.wav", True),
+    ("/rec/+15551234567.example.com.wav", True),
+    ("/rec/1000\n\nbgapi status\n\napi version.x.wav", False),
+    ("/rec/a b.wav", False),
+    ("/rec/{x=1}a.wav", False),
+    ("/rec/../etc/passwd", False),
+    ("relative/path.wav", False),
+    ("", False),
+])
+def test_only_plain_absolute_file_paths_from_events_may_reach_a_command(path, safe):
+    assert safe_file_path(path) is safe
+
+
+def test_an_unsafe_record_key_path_is_neither_adopted_nor_refused_with_a_command():
+    a = leg("A", "1000", "outgoing")
+    hostile = "/rec/1000\n\nbgapi status.wav"
+    for manual in (True, False):
+        pol = policy("1000", manual_control=manual)
+        assert decide_foreign_recording(Tracker(), a, hostile, True, pol, True) == []
+    assert a.foreign[hostile] == "unsafe" and a.recordings == {}
 
 
 def test_recording_path_is_dated_by_the_leg_and_safe():

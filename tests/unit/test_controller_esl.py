@@ -66,3 +66,28 @@ def test_the_lazy_event_headers_follow_the_same_split_then_decode_rule():
     assert headers["Hangup-Cause"] == "NORMAL_CLEARING"
     assert headers.get("Missing") is None and "Missing" not in headers
     assert headers.has_header_prefix("variable_") and dict(headers)["Event-Name"] == "CHANNEL_ANSWER"
+
+
+class _RecordingSocket:
+    def __init__(self):
+        self.sent = b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+
+
+@pytest.mark.parametrize("command", [
+    "api uuid_record u stop /r/1000\n\nbgapi status.wav",
+    "api uuid_record u stop /r/x\r\nversion",
+    "api status\n",
+])
+def test_the_event_socket_layer_never_sends_a_command_holding_cr_or_lf(command):
+    """On the Event Socket a blank line ends a command: a newline inside one would start a command of its own."""
+    from controller.esl import EslConnection, UnsafeCommand
+
+    conn = EslConnection("127.0.0.1", 1, "pw")
+    conn._sock = sock = _RecordingSocket()
+    conn.connected = True
+    with pytest.raises(UnsafeCommand):
+        conn.send_nowait(command)
+    assert sock.sent == b"" and not conn._pending
