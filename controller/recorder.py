@@ -394,8 +394,10 @@ class PhoneRecordKey(Handlers):
     def _ask_then_decide(self, leg: LegState, path: str) -> None:
         phone_key = False
         for _ in range(self.phone_key_checks):
+            command = f"uuid_getvar {leg.uuid} sofia_record_file"
+            logger.debug("call leg %s: api sent: %s", leg.uuid, command)
             try:
-                reply = self.esl.api(f"uuid_getvar {leg.uuid} sofia_record_file")
+                reply = self.esl.api(command)
             except EslError as exc:
                 logger.warning("call leg %s: cannot ask whose recording %s is: %s", leg.uuid, path, exc)
                 break

@@ -139,3 +139,30 @@ def test_how_much_of_the_calls_start_an_auto_recording_misses(product, phones, s
     FIGURES.append(f"start of an auto recording: {ours * 1000:.0f} ms of the call lost "
                    f"(dialplan record_session on answer: {dialplan * 1000:.0f} ms)")
     assert 0 <= ours < 3 and -0.1 <= dialplan < 3  # sanity of the measurement itself, not a target
+
+
+def test_the_phones_record_key_is_adopted_and_announced_to_every_party_on_the_real_switch(product, phones, switch):
+    """SIP INFO `Record: on` / `off`: FreeSWITCH records by the profile's record-template itself; its RECORD_START
+    comes before mod_sofia sets sofia_record_file, so the controller asks the leg, adopts the file as the account's
+    manual recording and announces it like a start code would."""
+    from .sip import Info
+
+    product.set_policy("1000", **MANUAL)
+    product.set_policy("1001")
+    seen = ids(product)
+    answer = phones("1001").answer([AwaitHangup()], talk=15)
+    call = phones("1000").call("1001", [Pause(1.0), Info({"Record": "on"}), Pause(4.0), Info({"Record": "off"}),
+                                        Pause(1.0), Hangup()], talk=15)
+    call.wait(40)
+    answer.wait(30)
+    (row,) = product.finished_recordings(call_uuid_of(product, "1000", seen), 1)
+    assert (row["account_number"], row["trigger"], row["status"]) == ("1000", "phone", "completed")
+    wav = Recording.read(next(Path(switch.recordings).glob("1000.*.wav")))
+    assert 3.0 < wav.seconds < 5.5
+    reference = load_reference(switch.sounds / "callrec" / "8000" / "call-recording-started.wav")
+    for channel in (0, 1):
+        found = wav.find_all(channel, reference)
+        assert len(found) == 1 and found[0][0] < 1.0, f"channel {channel}: {found}"
+    assert product.commands(rf"^uuid_getvar {row['leg_uuid']} sofia_record_file")
+    assert len(product.commands(r"^uuid_displace .*call-recording-started")) >= 2
+    assert product.commands(rf"^uuid_record {row['leg_uuid']}") == []  # FreeSWITCH's file, not ours
