@@ -103,7 +103,16 @@ class Finalise:
     path: str
 
 
-Decision = StartRecording | StopRecording | AdoptRecording | RefuseRecording | Finalise
+@dataclass(frozen=True)
+class Announce:
+    """Announce a recording already running to a party who joined the call after it was announced (a transfer or a
+    forward): mixed into `legs`' audio, which the new party hears."""
+
+    leg_uuid: str
+    legs: tuple[str, ...]
+
+
+Decision = StartRecording | StopRecording | AdoptRecording | RefuseRecording | Finalise | Announce
 
 
 @dataclass(frozen=True)
@@ -243,7 +252,26 @@ def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: Policy
             announce = announce or policy.announcement
             decisions.append(_start(tracker, a, redirector, REDIRECTED, AUTO, root,
                                     settings.record_format, [b.uuid, a.uuid]))
-    return announce_once(decisions, (a.uuid, b.uuid), announce)
+    decisions = announce_once(decisions, (a.uuid, b.uuid), announce)
+    return decisions + announce_to_new_parties(a, b, policy_for, announced=announce)
+
+
+def announce_to_new_parties(a: LegState, b: LegState, policy_for: PolicyLookup, announced: bool) -> list[Decision]:
+    """The seed's announcement is for all parties: a recording that goes on across a transfer or forward is
+    announced to the party the bridge brought in (mixed into the recorded leg's audio, which that party hears).
+    Nothing more when this bridge announced itself to both legs already."""
+    extra: list[Decision] = []
+    for leg, other in ((a, b), (b, a)):
+        for rec in leg.recordings.values():
+            if not rec.active:
+                continue
+            policy = policy_for(rec.account)
+            if policy is None or not policy.announcement:
+                continue
+            if not announced and rec.heard_by and other.uuid not in rec.heard_by:
+                extra.append(Announce(leg.uuid, (leg.uuid,)))
+            rec.heard_by = rec.heard_by | {leg.uuid, other.uuid}
+    return extra
 
 
 def find_redirector(tracker: Tracker, a: LegState, b: LegState) -> str | None:
@@ -294,9 +322,11 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
     if action == "start":
         if leg.active_recording(account):
             return []
-        return announce_once([_start(tracker, leg, account, leg.account_direction or OUTGOING, MANUAL, root,
-                                     settings.record_format, [leg.call_uuid or leg.uuid])],
-                             call_parties(leg), policy.announcement)
+        start = _start(tracker, leg, account, leg.account_direction or OUTGOING, MANUAL, root,
+                       settings.record_format, [leg.call_uuid or leg.uuid])
+        if policy.announcement:
+            leg.recordings[account].heard_by = frozenset(call_parties(leg))
+        return announce_once([start], call_parties(leg), policy.announcement)
     rec = leg.active_recording(account)
     if rec is None:
         return []
@@ -336,6 +366,8 @@ def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_k
     leg.recordings[leg.account] = OwnRecording(leg.account, key, path, leg.account_direction or INCOMING,
                                                PHONE, active=True, confirmed=True, file_open=True)
     leg.foreign[path] = "adopted"
+    if policy.announcement:
+        leg.recordings[leg.account].heard_by = frozenset(call_parties(leg))
     return [AdoptRecording(leg.uuid, key, leg.account, leg.account_direction or INCOMING, path,
                            call_parties(leg) if policy.announcement else ())]
 
@@ -411,6 +443,8 @@ def render_command(decision: Decision, ctx: RenderContext) -> list[Command]:
             announcement_commands(STOP_ANNOUNCEMENT, decision.announce_to, ctx)
     if isinstance(decision, AdoptRecording):
         return announcement_commands(ANNOUNCEMENT, decision.announce_to, ctx)
+    if isinstance(decision, Announce):
+        return announcement_commands(ANNOUNCEMENT, decision.legs, ctx)
     if isinstance(decision, RefuseRecording):
         return [Command(f"uuid_setvar {decision.leg_uuid} sip_disable_recording true", required=False),
                 Command(f"uuid_record {decision.leg_uuid} stop {decision.path}", required=False)]

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import gevent
 
-from .decisions import (AdoptRecording, Decision, Finalise, RefuseRecording, RenderContext, StartRecording,
+from .decisions import (AdoptRecording, Announce, Decision, Finalise, RefuseRecording, RenderContext, StartRecording,
                         StopRecording, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
                         decide_hangup, is_voicemail_leg, recording_path, render_command, reply_ok, safe_file_path)
 from .esl import EslClient, EslError, EslEvent
@@ -160,6 +160,11 @@ class CommandSender:
                     logger.warning("call leg %s: %s -> %s", decision.leg_uuid, command.text, reply)
         elif isinstance(decision, Finalise):
             self._finalise(decision, leg)
+        elif isinstance(decision, Announce):
+            if leg is not None and not leg.hung_up:
+                logger.info("call leg %s: recording announced to the party that joined the call", decision.leg_uuid)
+                for command in render_command(decision, self.render):
+                    self._send_optional(decision.leg_uuid, command.text)
 
     def _start(self, decision: StartRecording, leg: LegState | None) -> None:
         uuid = decision.leg_uuid

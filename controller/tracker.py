@@ -26,6 +26,7 @@ class OwnRecording:
     stopped_by_user: bool = False
     file_open: bool = False  # FreeSWITCH reported RECORD_START of this file and no RECORD_STOP yet
     finalised: bool = False  # the hung-up leg's Finalise of it was carried out (handed to the database)
+    heard_by: frozenset[str] = frozenset()  # legs whose phones heard this recording announced
 
 
 @dataclass(slots=True)  # no per-instance __dict__: ~1 KB less per remembered leg

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.controller_harness import ALL_ON
+from tests.integration.controller_harness import wait_for, ALL_ON
 
 
 def test_calls_to_voicemail_retrieval_are_never_auto_recorded(h):
@@ -221,3 +221,26 @@ def test_the_consulted_accounts_own_recording_starts_at_the_consult_bridge(h):
     wav = start.line.split()[3]
     assert audio.tone_level(wav, audio.party_frequency("1001"), channel=1, start=0, seconds=2) > 0.5
     assert audio.tone_level(wav, audio.party_frequency("1000"), channel=1, start=2, seconds=3) > 0.5
+
+
+def test_a_new_party_after_a_transfer_hears_the_announcement_of_the_recording_that_goes_on(h):
+    """1000's outgoing recording was announced to 1000 and 1001; 1001 transfers the call to 1002 (no other
+    recording starts): 1002 hears it too, mixed into 1000's audio, and nobody hears it twice."""
+    h.account("1000", enabled=True, auto_record_outgoing=True, announcement=True)
+    h.account("1001", enabled=True)
+    h.account("1002", enabled=True)
+    h.start()
+    call = h.fs.call_user_to_user("1000", "1001")
+    call.answer()
+    h.settle()
+    h.wait_command(r"^uuid_displace %s start" % call.b.uuid)
+    first = len(h.commands(r"^uuid_displace"))
+    new = call.blind_transfer(by="b", to="1002")
+    new.answer()
+    h.settle()
+    to_a = r"^uuid_displace %s start \S+call-recording-started.wav 0 rm$" % call.a.uuid
+    wait_for(lambda: len(h.commands(to_a)) == 2, what="the announcement to the new party")
+    new.talk(seconds=2)
+    new.hangup("a")
+    h.wait_finalised()
+    assert len(h.commands(r"^uuid_displace")) == first + 1

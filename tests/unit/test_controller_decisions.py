@@ -5,7 +5,7 @@ import pytest
 
 from callrec.policy import AccountFacts, CodePair, CustomerFacts, ProductFacts, RecordingConfig, SettingsFacts, \
     resolve_policy
-from controller.decisions import (RecordingSettings, RefuseRecording, RenderContext, StartRecording, StopRecording,
+from controller.decisions import (Announce, RecordingSettings, RefuseRecording, RenderContext, StartRecording, StopRecording,
                                   decide_bridge, decide_dtmf, decide_foreign_recording, feed_digit, is_voicemail_leg,
                                   recording_path, render_command, safe_file_path)
 from controller.tracker import LegState, Tracker
@@ -179,6 +179,24 @@ def test_one_bridge_announces_once_to_both_parties_whatever_number_of_recordings
         (last,) = announcing
         assert (last.leg_uuid, last.announce_to) == (announced_by, ("A", "B"))
         assert decisions[-1] is last  # after every uuid_record of the bridge
+
+
+@pytest.mark.parametrize("announcement", [True, False])
+def test_a_new_party_after_a_transfer_hears_the_announcement_of_a_recording_that_goes_on(announcement):
+    policies = {"1000": policy("1000", auto_record_outgoing=True, announcement=announcement)}
+    tracker = Tracker()
+    a, b = tracker.leg("A"), tracker.leg("B")
+    for state, account, direction in ((a, "1000", "outgoing"), (b, "1001", "incoming")):
+        state.account, state.account_direction, state.known = account, direction, True
+    decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT)
+    a.unbridge()
+    c = tracker.leg("C")
+    c.known = True
+    decisions = decide_bridge(tracker, a, c, policies.get, SETTINGS, ROOT)
+    announces = [d for d in decisions if isinstance(d, Announce)]
+    # mixed into the recorded leg's audio: the new party hears it, the recorded party does not hear it again
+    assert announces == ([Announce("A", ("A",))] if announcement else [])
+    assert [d for d in decide_bridge(tracker, a, c, policies.get, SETTINGS, ROOT) if isinstance(d, Announce)] == []
 
 
 def test_manual_start_announces_to_the_pressing_account_and_its_partner():
