@@ -70,8 +70,9 @@ def code_pair_errors(start: object, stop: object) -> dict[str, str]:
 
 
 def email_error(email: object, required: bool = False) -> str | None:
-    if email is None or email == "":
+    if email == "":
         return "An email address is required." if required else None
+    # None (JSON null) is no address: "" means none, and the columns are NOT NULL (null was a 409, not a 422).
     if not isinstance(email, str) or len(email) > 254 or text_error(email) or not EMAIL_RE.match(email):
         return "Enter a valid email address."  # one plain address: name@example.com
     return None

@@ -55,6 +55,8 @@ def http_error(exc: HTTPException) -> Response:
 
 @bp.before_request
 def _authenticate():
+    if request.endpoint == "api.openapi":
+        return None  # the document is public: it describes the API, it holds no data
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -107,6 +109,14 @@ def _page_args() -> tuple[int, int]:
         raise ValidationFailed("page is beyond any possible result.",
                                {"page": f"At most {MAX_ID // per_page + 1} with per_page={per_page}."})
     return page, per_page
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API (webui/openapi.py), built from the url_map."""
+    from . import openapi as document
+
+    return jsonify(document.build(current_app))
 
 
 @bp.get("/<resource>")
