@@ -44,7 +44,9 @@ def unit(name):
 
 def test_vagrant_validate_accepts_the_vagrantfile():
     require_tools("vagrant")
-    result = subprocess.run(["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # --ignore-provider: CI and these machines have no hypervisor; the Vagrantfile's own configuration is checked
+    result = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
