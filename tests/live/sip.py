@@ -171,16 +171,17 @@ Content-Length: [len]
 """
 
 
-def uac_scenario(steps: list[Step], pcap: str) -> str:
+def uac_scenario(steps: list[Step], pcap: str, headers: dict | None = None) -> str:
     """Call [field2] as [field0]@[field1], answer the 407, then run the steps in the dialog."""
     sdp = SDP.format(direction="sendrecv")
     xml = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<scenario name="live call">\n'
-    xml += _send(_INVITE.format(cseq=1, auth="") + sdp.replace("[cseq_sdp]", "1"))
+    extra = "".join(f"{k}: {v}\n" for k, v in (headers or {}).items())
+    xml += _send(_INVITE.format(cseq=1, auth=extra) + sdp.replace("[cseq_sdp]", "1"))
     xml += ('  <recv response="100" optional="true"/>\n'
             '  <recv response="407" auth="true"/>\n')
     xml += _send("ACK sip:[field2]@[field1] SIP/2.0\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n"
                  "CSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n", retrans=False)
-    xml += _send(_INVITE.format(cseq=2, auth="[authentication]\n") + sdp.replace("[cseq_sdp]", "2"))
+    xml += _send(_INVITE.format(cseq=2, auth="[authentication]\n" + extra) + sdp.replace("[cseq_sdp]", "2"))
     xml += ('  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
             '  <recv response="183" optional="true"/>\n'
             '  <recv response="200" rrs="true">\n'
@@ -318,9 +319,11 @@ class Phone:
         phone_pcap(path, self.freq, seconds, keys, audio=audio)
         return str(path)
 
-    def call(self, number: str, steps: list[Step], keys: tuple[Keys, ...] = (), talk: float = 30, audio=None) -> Run:
-        """Call `number`; the phone sends its tone (or `audio`) from the moment the call is answered."""
-        return self._sipp("uac", uac_scenario(steps, self.pcap(talk, keys, audio)), number)
+    def call(self, number: str, steps: list[Step], keys: tuple[Keys, ...] = (), talk: float = 30, audio=None,
+             headers: dict | None = None) -> Run:
+        """Call `number` (with extra INVITE `headers`); the phone sends its tone (or `audio`) from the moment the
+        call is answered."""
+        return self._sipp("uac", uac_scenario(steps, self.pcap(talk, keys, audio), headers), number)
 
     def answer(self, steps: list[Step], keys: tuple[Keys, ...] = (), talk: float = 30, ring: float = 0.2,
                pick_up: bool = True) -> Run:
