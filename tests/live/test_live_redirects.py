@@ -139,6 +139,22 @@ def test_a_forwarded_call_is_recorded_as_redirected_for_the_forwarding_account_a
         assert switch.api("db select/call_forward/1001").strip() in ("", "-ERR no reply")
 
 
+def assert_transfer_recorded(product, switch, seen, hangups_before, redirected_flag):
+    """1000 -> 1001, 1001's call handed over to 1002: 1000's own recording, plus 1001's redirected one (the caller
+    and the target, never the transferor) when 1001's policy records redirected calls."""
+    settle(product, switch, hangups_before, 3)
+    rows = new_rows(product, seen, 2 if redirected_flag else 1)
+    expected = {("1000", "outgoing", "auto", "completed")}
+    if redirected_flag:
+        expected.add(("1001", "redirected", "auto", "completed"))
+    assert summary(rows) == expected
+    if redirected_flag:
+        wav = file_of(product, next(r for r in rows if r["account_number"] == "1001"))
+        assert wav.tone_share(0, PHONES["1000"]) > 0.8, "the transferred caller"
+        assert wav.tone_share(1, PHONES["1002"], wav.seconds - 2) > 0.8, "the transfer target"
+        assert wav.tone_share(1, PHONES["1001"]) < 0.05, "the transferor is not in its redirected recording"
+
+
 # ------------------------------------------------------------------------------------------------- transfers
 @pytest.mark.parametrize("redirected_flag", [True, False], ids=["redirected-on", "redirected-off"])
 def test_a_blind_transfer_by_refer_is_recorded_as_redirected_for_the_transferor_only_when_its_policy_says_so(
@@ -154,17 +170,7 @@ def test_a_blind_transfer_by_refer_is_recorded_as_redirected_for_the_transferor_
     transferor.wait(30)
     call.wait(40)
     target.wait(30)
-    settle(product, switch, hangups_before, 3)
-    rows = new_rows(product, seen, 2 if redirected_flag else 1)
-    expected = {("1000", "outgoing", "auto", "completed")}
-    if redirected_flag:
-        expected.add(("1001", "redirected", "auto", "completed"))
-    assert summary(rows) == expected
-    if redirected_flag:
-        wav = file_of(product, next(r for r in rows if r["account_number"] == "1001"))
-        assert wav.tone_share(0, PHONES["1000"]) > 0.8, "the transferred caller"
-        assert wav.tone_share(1, PHONES["1002"], wav.seconds - 2) > 0.8, "the transfer target"
-        assert wav.tone_share(1, PHONES["1001"]) < 0.05, "the transferor is not in its redirected recording"
+    assert_transfer_recorded(product, switch, seen, hangups_before, redirected_flag)
 
 
 @pytest.mark.parametrize("redirected_flag", [True, False], ids=["redirected-on", "redirected-off"])
@@ -190,17 +196,7 @@ def test_a_blind_transfer_by_uuid_transfer_is_recorded_as_redirected_for_the_tra
     transferor.wait(15)
     call.wait(40)
     target.wait(30)
-    settle(product, switch, hangups_before, 3)
-    rows = new_rows(product, seen, 2 if redirected_flag else 1)
-    expected = {("1000", "outgoing", "auto", "completed")}
-    if redirected_flag:
-        expected.add(("1001", "redirected", "auto", "completed"))
-    assert summary(rows) == expected
-    if redirected_flag:
-        wav = file_of(product, next(r for r in rows if r["account_number"] == "1001"))
-        assert wav.tone_share(0, PHONES["1000"]) > 0.8, "the transferred caller"
-        assert wav.tone_share(1, PHONES["1002"], wav.seconds - 2) > 0.8, "the transfer target"
-        assert wav.tone_share(1, PHONES["1001"]) < 0.05, "the transferor is not in its redirected recording"
+    assert_transfer_recorded(product, switch, seen, hangups_before, redirected_flag)
 
 
 # ------------------------------------------------------------------------------------------------------ hold
