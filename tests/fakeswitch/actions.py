@@ -44,6 +44,8 @@ def create_inbound(sw, leg):
     """A call arriving from a phone/gateway: CS_NEW .. CS_EXECUTE (dialplan running)."""
     with sw.lock:
         register(sw, leg)
+        if leg.name.startswith("sofia/"):   # mod_sofia, before the SDP answer (1.10 capture, real 1.11 switch)
+            leg.set_var("endpoint_disposition", "DELAYED NEGOTIATION")
         leg.set_state("CS_NEW")
         sw.fire("CHANNEL_STATE", leg, with_profile=False)
         set_state(sw, leg, "CS_INIT")
@@ -80,8 +82,11 @@ def originate(sw, a, b):
     """The bridge application creates ``b`` for ``a`` (CHANNEL_OUTGOING .. CS_CONSUME_MEDIA)."""
     with sw.lock:
         register(sw, b)
+        # a fresh A-leg gets its originatee profile when the bridge runs (no Other-Leg-* on its CHANNEL_ANSWER, in
+        # the 1.10 capture and on a real 1.11 switch): bridge() sets it; a leg already in a call (att_xfer) switches
         b.other, b.other_type = a, "originator"
-        a.other, a.other_type = b, "originatee"
+        if a.other is not None:
+            a.other, a.other_type = b, "originatee"
         b.set_state("CS_INIT")
         sw.fire("CHANNEL_OUTGOING", b)
         set_state(sw, b, "CS_INIT")
@@ -108,6 +113,8 @@ def pre_answer(sw, leg):
         leg.stamp("Channel-Progress-Media-Time")
         leg.answer_state = "early"
         leg.apply_baseline(leg.baseline, "early", leg.tokens)
+        if leg.direction == "inbound" and leg.name.startswith("sofia/"):
+            leg.set_var("endpoint_disposition", "EARLY MEDIA")
         sw.fire("CHANNEL_PROGRESS_MEDIA", leg)
         set_callstate(sw, leg, "EARLY")
 
@@ -122,8 +129,9 @@ def answer(sw, leg):
         leg.answered_at = sw.clock.now()
         for phase in ("progress", "early", "answer"):
             leg.apply_baseline(leg.baseline, phase, leg.tokens, skip=leg.variables)
-        leg.set_var("endpoint_disposition", "ANSWER")
         sw.fire("CHANNEL_ANSWER", leg)
+        # set after the event: a B-leg's CHANNEL_ANSWER has none, an A-leg's still shows EARLY MEDIA (real switch)
+        leg.set_var("endpoint_disposition", "ANSWER")
         set_callstate(sw, leg, "ACTIVE")
         # the 200 OK's dialog state lands right after the answer (first seen at BRIDGE in the capture)
         for var, tmpl, _ in leg.baseline:
@@ -146,10 +154,13 @@ def bridge(sw, a, b, event_leg=None):
             leg.apply_baseline(leg.baseline, "bridge", leg.tokens, skip=leg.variables)
         other.set_var("call_uuid", ev_leg.uuid)
         for leg, peer in ((a, b), (b, a)):
-            leg.set_vars([("signal_bond", peer.uuid), ("bridge_to", peer.uuid), ("last_bridge_to", peer.uuid),
-                          ("bridge_channel", peer.name), ("bridge_uuid", peer.uuid)])
+            leg.set_var("signal_bond", peer.uuid)
         sw.fire("CHANNEL_BRIDGE", ev_leg, lead=[("Bridge-A-Unique-ID", ev_leg.uuid),
                                                 ("Bridge-B-Unique-ID", other.uuid)])
+        # the bridge thread sets these once it runs: not on CHANNEL_BRIDGE yet (capture and real switch)
+        for leg, peer in ((a, b), (b, a)):
+            leg.set_vars([("bridge_to", peer.uuid), ("last_bridge_to", peer.uuid),
+                          ("bridge_channel", peer.name), ("bridge_uuid", peer.uuid)])
         if other.state != "CS_EXCHANGE_MEDIA":
             set_state(sw, other, "CS_EXCHANGE_MEDIA")
         for leg, peer in ((other, ev_leg), (ev_leg, other)):
@@ -232,7 +243,12 @@ def hangup(sw, leg, cause="NORMAL_CLEARING", peer_cause="NORMAL_CLEARING", peer=
         order = [b, a] if a is not None else legs   # the originated side finishes first
         for l in order:
             if l is a:
+                # the peer's bridge ends before its own hangup: no Hangup-Cause on its UNBRIDGE (real switch)
+                cause_now = a.hangup_cause
+                if a is not leg:
+                    a.hangup_cause = None
                 unbridge(sw, a, b)
+                a.hangup_cause = cause_now
                 if a.dialplan_bridge:
                     execute_complete(sw, a, "bridge", a.dialplan_bridge[0], a.dialplan_bridge[1])
                     a.dialplan_bridge = None

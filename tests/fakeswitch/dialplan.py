@@ -217,6 +217,8 @@ def voicemail_check(sw, user, dialed="*98", cid_name=None):
     Returns a Call whose only leg is ``a`` (DTMF the PIN with ``call.dtmf("a", "1000#")``)."""
     with sw.lock:
         a = _user_a_leg(sw, user, dialed, cid_name)
+        # the vmain extension, not Local_Extension: no dialed_user & co. (the real switch's *98 leg has none)
+        a.baseline = [v for v in a.baseline if v[0] not in _LOCAL_EXTENSION_VARS]
         actions.create_inbound(sw, a)
         a.apply_baseline(a.baseline, "route", a.tokens)
         answer_app(sw, a)

@@ -117,6 +117,8 @@ class Call:
             a.set_vars([("originate_disposition", "NO_ANSWER"), ("DIALSTATUS", "NO_ANSWER")])
             actions.execute_complete(sw, a, "bridge", data, app_uuid, "_none_")
             a.dialplan_bridge = None
+            # the rung user's callee id stays on the caller's profile (real switch), then the loopback's
+            a.set_profile(**{"Callee-ID-Name": "Outbound Call", "Callee-ID-Number": ext})
             dialplan.answer_app(sw, a)
             actions.execute(sw, a, "sleep", "1000")
             lb_data = "loopback/app=voicemail:default %s %s" % (sw.domain, ext)
@@ -140,6 +142,7 @@ class Call:
             la.set_var("other_loopback_leg_uuid", lb.uuid)
             actions.answer(sw, la)
             actions.answer(sw, lb)
+            a.set_profile(**{"Callee-ID-Number": "default %s %s" % (sw.domain, ext)})
             a.bridge_side, la.bridge_side = "a", "b"
             actions.bridge(sw, a, la)
             vm_data = "default %s %s" % (sw.domain, ext)
