@@ -24,7 +24,7 @@ from tests.integration.smtp_server import SmtpServer, free_port
 from tests.tools import require_tools
 
 from .sip import Phone
-from .switch import ROOT, FreeSwitch, installed
+from .switch import ROOT, FreeSwitch, free_media_port, free_udp_tcp_port, installed
 
 VENV_BIN = Path(sys.executable).parent
 PHONES = {"1000": 440.0, "1001": 700.0, "1002": 1000.0, "1003": 1300.0}  # each party talks in its own tone
@@ -254,7 +254,7 @@ def _phones(switch, tmp_path_factory):
 
     def phone(number: str) -> Phone:
         if number not in made:
-            made[number] = Phone(number, free_port(), 20000 + 100 * len(made), PHONES[number], switch, workdir)
+            made[number] = Phone(number, free_udp_tcp_port(), free_media_port(), PHONES[number], switch, workdir)
             made[number].register()
         return made[number]
     yield phone

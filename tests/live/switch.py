@@ -50,6 +50,28 @@ def free_udp_tcp_port() -> int:
     raise RuntimeError("no free port")
 
 
+def free_media_port() -> int:
+    """An even UDP port with the next three free too (sipp's RTP/RTCP pairs), so that another live run on the
+    same machine cannot hold a phone's media ports."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1] & ~1
+        held = []
+        try:
+            for port in range(base, base + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no free media ports")
+
+
 def _set_var(path: Path, name: str, value: str) -> None:
     text, count = re.subn(rf'data="{re.escape(name)}=[^"]*"', f'data="{name}={value}"', path.read_text())
     assert count, f"{path}: no {name}"

@@ -11,16 +11,15 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import socket
 
 import pytest
 
 from tests.fakeswitch import FakeSwitch
 
-from .conftest import FIGURES, PHONES
+from .conftest import FIGURES
 from .fidelity import CONTROLLER_VARIABLES, SUBSCRIBED, Capture, Esl, compare, json_shape, normalise_reply
 from .media import Keys
-from .sip import AwaitHangup, Hangup, Pause, Phone
+from .sip import AwaitHangup, Hangup, Pause
 from .switch import RING_SECONDS
 
 NOBODY = "00000000-0000-4000-8000-000000000000"
@@ -47,60 +46,6 @@ TOTALS = {"events": 0, "headers": 0, "replies": 0, "allowed": 0, "scenarios": 0}
 
 
 # ----------------------------------------------------------------------------------------------- phones
-def free_media_port() -> int:
-    """An even UDP port with the next three free too (sipp's RTP/RTCP pairs): the session's `phones` use fixed
-    ports from 20000, which another live run on the same machine may hold."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_socket:
-            probe_socket.bind(("127.0.0.1", 0))
-            base = probe_socket.getsockname()[1] & ~1
-        held = []
-        try:
-            for port in range(base, base + 4):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise RuntimeError("no free media ports")
-
-
-@pytest.fixture(scope="module")
-def _fidelity_phones(switch, tmp_path_factory):
-    from .switch import free_udp_tcp_port
-
-    workdir = tmp_path_factory.mktemp("fidelity-sip")
-    made: dict[str, Phone] = {}
-
-    def phone(number: str) -> Phone:
-        if number not in made:
-            made[number] = Phone(number, free_udp_tcp_port(), free_media_port(), PHONES[number], switch, workdir)
-            made[number].register()
-        return made[number]
-    yield phone
-    for p in made.values():
-        p.stop()
-
-
-@pytest.fixture
-def phones(_fidelity_phones, switch):
-    used: list[Phone] = []
-
-    def phone(number: str) -> Phone:
-        p = _fidelity_phones(number)
-        used.append(p)
-        return p
-    yield phone
-    for p in used:
-        p.stop()
-        p.runs.clear()
-    switch.wait_idle()
-
-
 # --------------------------------------------------------------------------------------------- commands
 def probe(api: Esl, a: str, record_path: str, announcement: str) -> dict[str, str]:
     """The commands the controller sends, on the caller's live leg and on a uuid that does not exist."""

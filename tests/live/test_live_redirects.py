@@ -139,6 +139,14 @@ def test_a_forwarded_call_is_recorded_as_redirected_for_the_forwarding_account_a
         assert switch.api("db select/call_forward/1001").strip() in ("", "-ERR no reply")
 
 
+def prepare_transfer(product, redirected_flag):
+    """1000 records its outgoing calls, 1001 its redirected ones by the flag, 1002 nothing; what exists so far."""
+    product.set_policy("1000", auto_record_outgoing=True)
+    product.set_policy("1001", auto_record_redirected=redirected_flag)
+    product.set_policy("1002")
+    return ids(product), product.events("CHANNEL_HANGUP_COMPLETE")
+
+
 def assert_transfer_recorded(product, switch, seen, hangups_before, redirected_flag):
     """1000 -> 1001, 1001's call handed over to 1002: 1000's own recording, plus 1001's redirected one (the caller
     and the target, never the transferor) when 1001's policy records redirected calls."""
@@ -159,11 +167,7 @@ def assert_transfer_recorded(product, switch, seen, hangups_before, redirected_f
 @pytest.mark.parametrize("redirected_flag", [True, False], ids=["redirected-on", "redirected-off"])
 def test_a_blind_transfer_by_refer_is_recorded_as_redirected_for_the_transferor_only_when_its_policy_says_so(
         product, phones, switch, redirected_flag):
-    product.set_policy("1000", auto_record_outgoing=True)
-    product.set_policy("1001", auto_record_redirected=redirected_flag)
-    product.set_policy("1002")
-    seen = ids(product)
-    hangups_before = product.events("CHANNEL_HANGUP_COMPLETE")
+    seen, hangups_before = prepare_transfer(product, redirected_flag)
     target = phones("1002").answer([AwaitHangup()], talk=20)
     transferor = phones("1001").answer([Pause(2), Refer("1002")], talk=20)
     call = phones("1000").call("1001", [Pause(7), Hangup()], talk=20)
@@ -176,11 +180,7 @@ def test_a_blind_transfer_by_refer_is_recorded_as_redirected_for_the_transferor_
 @pytest.mark.parametrize("redirected_flag", [True, False], ids=["redirected-on", "redirected-off"])
 def test_a_blind_transfer_by_uuid_transfer_is_recorded_as_redirected_for_the_transferor_only_when_its_policy_says_so(
         product, phones, switch, redirected_flag):
-    product.set_policy("1000", auto_record_outgoing=True)
-    product.set_policy("1001", auto_record_redirected=redirected_flag)
-    product.set_policy("1002")
-    seen = ids(product)
-    hangups_before = product.events("CHANNEL_HANGUP_COMPLETE")
+    seen, hangups_before = prepare_transfer(product, redirected_flag)
     target = phones("1002").answer([AwaitHangup()], talk=20)
     transferor = phones("1001").answer([AwaitHangup()], talk=20)
     call = phones("1000").call("1001", [Pause(6), Hangup()], talk=20)
