@@ -26,8 +26,11 @@ from .tracker import Tracker
 logger = logging.getLogger(__name__)
 
 # Only what the decisions need (greenswitch-style `event plain` list; CUSTOM subclasses would follow CUSTOM).
-SUBSCRIBED_EVENTS = ["CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP_COMPLETE", "DTMF",
-                     "RECORD_START", "RECORD_STOP", "HEARTBEAT", "CUSTOM", "conference::maintenance"]
+# CHANNEL_CREATE: only for what a leg carried at creation (a caller's own Diversion header, see decisions.py
+# diversion_from_dialplan).
+SUBSCRIBED_EVENTS = ["CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE",
+                     "CHANNEL_HANGUP_COMPLETE", "DTMF", "RECORD_START", "RECORD_STOP", "HEARTBEAT", "CUSTOM",
+                     "conference::maintenance"]
 
 
 class Controller:
@@ -54,6 +57,7 @@ class Controller:
     def subscribe(self) -> None:
         """Every event handler of every concern, registered in one place."""
         on = self.esl.register_handle
+        on("CHANNEL_CREATE", self.calls.on_channel_create)
         on("CHANNEL_ANSWER", self.calls.on_channel_answer)
         on("CHANNEL_BRIDGE", self.calls.on_channel_bridge)
         on("CHANNEL_UNBRIDGE", self.calls.on_channel_unbridge)

@@ -277,18 +277,17 @@ def announce_to_new_parties(a: LegState, b: LegState, policy_for: PolicyLookup, 
 def find_redirector(tracker: Tracker, a: LegState, b: LegState) -> str | None:
     """The account that redirected this bridge here, if any (None for an unknown party).
 
-    In order: what our dialplan declared (`callrec_redirected_by`); a forward's Diversion on the leg FreeSWITCH
-    originated, when it names the number the other leg dialed (mod_sofia copies a caller's own `sip_h_*`
-    headers onto the B-leg, so a Diversion the caller's phone or carrier sent shows up there too: it names
-    somebody else, never the number this caller dialed); the transferor named by `originator` on an attended
-    transfer's final leg; a former bridge partner of either leg that is no longer in the call, when FreeSWITCH
-    marked a transfer after the first bridge (blind transfer by REFER or `uuid_transfer`).
+    In order: what our dialplan declared (`callrec_redirected_by`); the user of a Diversion the dialplan set on
+    the leg FreeSWITCH originated, whatever number was dialed (`diversion_from_dialplan`: never one the caller's
+    own INVITE carried); the transferor named by `originator` on an attended transfer's final leg; a former bridge
+    partner of either leg that is no longer in the call, when FreeSWITCH marked a transfer after the first bridge
+    (blind transfer by REFER or `uuid_transfer`). The caller records it only when that party is an account.
     """
     for leg in (a, b):
         if leg.redirected_by:
             return leg.redirected_by
     for leg, other in ((a, b), (b, a)):
-        if leg.diversion_user and leg.fs_direction == "outbound" and leg.diversion_user == other.destination:
+        if leg.diversion_user and leg.fs_direction == "outbound" and diversion_from_dialplan(tracker, leg, other):
             return leg.diversion_user
     for leg in (a, b):
         if leg.att_xfer_success and leg.originator and leg.originator not in (a.uuid, b.uuid):
@@ -306,6 +305,29 @@ def find_redirector(tracker: Tracker, a: LegState, b: LegState) -> str | None:
                     and (leg.transfer_marker or prev.transfer_marker)):
                 return prev.account
     return None
+
+
+def diversion_from_dialplan(tracker: Tracker, leg: LegState, other: LegState) -> bool:
+    """Whether the Diversion on `leg`, a leg FreeSWITCH originated, is the dialplan's rather than the caller's.
+
+    mod_sofia puts a Diversion header of the caller's INVITE on the caller's leg when it creates it, and copies
+    every `sip_h_*` of the originating leg onto the leg it originates; the dialplan's own (`set`/`export`, or the
+    dial string's `{sip_h_Diversion=...}`) comes later. So it is the dialplan's exactly when it differs from what
+    the originating leg (`originator`, else the bridge partner) carried at its CHANNEL_CREATE, or that leg carried
+    none.
+    """
+    origin = tracker.get(leg.originator) if leg.originator else None
+    if not isinstance(origin, LegState):
+        origin = other
+    if origin.creation_seen:
+        return leg.diversion != origin.created_diversion
+    # Resync (the leg existed before we connected, its CHANNEL_CREATE was never seen): what the caller sent is
+    # unknown. The Diversion is still the dialplan's when the originating leg does not carry the same one now (a
+    # copy of the caller's would be there for the leg's life: only the dial string's `{...}` sets the B-leg alone),
+    # or when it names the number the caller dialed (a forward of that account's number). Otherwise a caller's
+    # header and the dialplan's `set` look alike: take it as the caller's, so that a call is never recorded for a
+    # party that may not have redirected it (a missed redirected recording is the smaller harm).
+    return leg.diversion != origin.diversion or leg.diversion_user == other.destination
 
 
 def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy: EffectivePolicy | None,

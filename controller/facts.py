@@ -42,6 +42,7 @@ class LegFacts:
     has_variables: bool          # DTMF/RECV_INFO carry no variable_*: their facts are partial
     transfer_marks: frozenset[str] = frozenset()  # the transfer-related values behind transfer_marker
     diversion_user: str | None = None  # user part of a Diversion on a leg FreeSWITCH originated
+    diversion: str | None = None       # the leg's sip_h_Diversion as it is now (any direction), for comparisons
 
 
 UNDEF = "_undef_"  # how FreeSWITCH serialises an empty value (switch_event_serialize)
@@ -100,17 +101,39 @@ def diversion_user(headers: dict[str, str]) -> str | None:
 
     On a leg FreeSWITCH received, the header came from the caller's phone or carrier. Beware: mod_sofia copies
     every `sip_h_*` variable of the A-leg onto the B-leg it originates, so a caller's own Diversion shows up on
-    the B-leg too; `decisions.find_redirector` accepts it only as a forward of the number the caller dialed.
-    Several Diversion headers arrive as `ARRAY::`; the first (topmost) is the latest diversion.
+    the B-leg too; `decisions.find_redirector` tells the two apart by what the caller's leg carried when it was
+    created (`creation_facts`). Several Diversion headers arrive as `ARRAY::`; the first (topmost) is the latest.
     """
     if value(headers, "Call-Direction") != "outbound":
         return None
-    raw = headers.get("variable_sip_h_Diversion") or ""
+    return _diversion_user_of(diversion(headers))
+
+
+def diversion(headers: dict[str, str]) -> str | None:
+    """The leg's `sip_h_Diversion` as FreeSWITCH serialised it (`ARRAY::` kept: it is compared whole), if any."""
+    raw = headers.get("variable_sip_h_Diversion")
+    return raw if raw and raw != UNDEF else None
+
+
+def _diversion_user_of(raw: str | None) -> str | None:
+    if not raw:
+        return None
     if raw.startswith("ARRAY::"):
         raw = raw[len("ARRAY::"):].split("|:", 1)[0]
     if not raw or raw == UNDEF:
         return None
     return _user_part(raw)
+
+
+def creation_facts(headers: dict[str, str]) -> tuple[str, str | None]:
+    """(leg uuid, its `sip_h_Diversion` at creation) from a CHANNEL_CREATE.
+
+    Seen on FreeSWITCH 1.11 (tests/live/test_live_redirects.py): a Diversion header of the caller's INVITE is
+    already on the caller's leg at CHANNEL_CREATE; one the dialplan sets (`set`/`export`, or `{...}` in the dial
+    string) arrives later, and the B-leg's own CHANNEL_CREATE carries the copy mod_sofia made of the A-leg's
+    `sip_h_*` at that moment. Three header reads: this runs for every leg.
+    """
+    return _clean(headers.get("Unique-ID")), diversion(headers)
 
 
 TRANSFER_DISPOSITIONS = {"BLIND_TRANSFER", "ATTENDED_TRANSFER"}
@@ -193,6 +216,7 @@ def leg_facts(headers: dict[str, str]) -> LegFacts:
     if cause in TRANSFER_DISPOSITIONS:
         marks.add("Hangup-Cause=" + cause)
     marks = frozenset(marks)
+    div = diversion(headers)
     return LegFacts(
         uuid=uuid,
         call_uuid=_clean(get("Channel-Call-UUID")) or _clean(get("variable_call_uuid")) or uuid,
@@ -215,7 +239,8 @@ def leg_facts(headers: dict[str, str]) -> LegFacts:
         transfer_marker=bool(marks),
         has_variables=_has_variables(headers),
         transfer_marks=marks,
-        diversion_user=diversion_user(headers) if fs_direction == "outbound" else None,
+        diversion_user=_diversion_user_of(div) if fs_direction == "outbound" else None,
+        diversion=div,
     )
 
 

@@ -18,7 +18,7 @@ from .decisions import (AdoptRecording, Announce, Decision, Finalise, RefuseReco
                         StopRecording, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
                         decide_hangup, is_voicemail_leg, recording_path, render_command, reply_ok, safe_file_path)
 from .esl import EslClient, EslError, EslEvent
-from .facts import event_time_us, leg_facts, record_facts
+from .facts import creation_facts, event_time_us, leg_facts, record_facts
 from .policies import PolicyCache
 from .store import RecordingRow, Store, WriteQueue, inspect_file
 from .tracker import GoneLeg, LegState, Tracker
@@ -279,6 +279,12 @@ class CallRecording(Handlers):
     def __init__(self, *args, esl: EslClient, **kw):
         super().__init__(*args, **kw)
         self.esl = esl
+
+    def on_channel_create(self, event: EslEvent) -> None:
+        # only what the leg carried at creation (a caller's own Diversion): the rest comes with later events
+        uuid, diversion = creation_facts(event.headers)
+        if uuid:
+            self.tracker.created(uuid, diversion)
 
     def on_channel_answer(self, event: EslEvent) -> None:
         leg = self.tracker.observe(leg_facts(event.headers))

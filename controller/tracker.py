@@ -51,6 +51,9 @@ class LegState:
     transfer_marker: bool = False  # a transfer mark appeared after the leg's first bridge (see update)
     pre_bridge_marks: frozenset[str] = frozenset()  # transfer marks it already had before its first bridge
     diversion_user: str | None = None
+    diversion: str | None = None  # sip_h_Diversion as it is now (the dialplan may have set or changed it)
+    creation_seen: bool = False   # we saw its CHANNEL_CREATE (not so for a leg that existed before a resync)
+    created_diversion: str | None = None  # sip_h_Diversion at CHANNEL_CREATE: what the caller's INVITE carried
     known: bool = False           # we have seen its variables (an event with variable_* or a uuid_dump)
     voicemail: bool = False
     partner: str | None = None
@@ -102,6 +105,7 @@ class LegState:
         self.originator = facts.originator or self.originator
         self.att_xfer_success = facts.att_xfer_success or self.att_xfer_success
         self.diversion_user = facts.diversion_user or self.diversion_user
+        self.diversion = facts.diversion or self.diversion
 
     def bridge_to(self, other: str) -> None:
         if self.partner and self.partner != other and self.partner not in self.previous_partners:
@@ -172,6 +176,11 @@ class Tracker:
         leg = self.leg(facts.uuid)
         leg.update(facts)
         return leg
+
+    def created(self, uuid: str, diversion: str | None) -> None:
+        """CHANNEL_CREATE of leg `uuid`, carrying `diversion` (see `facts.creation_facts`)."""
+        leg = self.leg(uuid)
+        leg.creation_seen, leg.created_diversion = True, diversion
 
     def hangup(self, uuid: str, now: float) -> LegState | None:
         leg = self.legs.pop(uuid, None)
