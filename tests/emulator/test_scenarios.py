@@ -221,9 +221,35 @@ def test_uuid_commands_exact_replies(fs):
     assert api(fs, "show channels as json") == '{"row_count": 0}\n'
 
 
-def test_a_diversion_sent_by_the_callers_phone_stays_on_the_a_leg(fs):
-    call = fs.call_user_to_user("1000", "1001", diversion="<sip:1000@x>;reason=unconditional")
-    assert call.a.get_var("sip_h_Diversion") and call.b.get_var("sip_h_Diversion") is None
+def test_a_diversion_sent_by_the_callers_phone_is_on_its_channel_create_and_copied_onto_the_b_leg(fs):
+    """As on a real 1.11 switch: mod_sofia stores the INVITE's Diversion on the caller's leg at creation and copies
+    every sip_h_* of the originating leg onto the leg it originates (no Caller-RDNIS)."""
+    div = "<sip:1003@x>;reason=unconditional"
+    call = fs.call_user_to_user("1000", "1001", diversion=div)
+    assert fs.wait_for_event("CHANNEL_CREATE", uuid=call.a.uuid).get("variable_sip_h_Diversion") == div
+    b_create = fs.wait_for_event("CHANNEL_CREATE", uuid=call.b.uuid)
+    assert b_create.get("variable_sip_h_Diversion") == div and b_create.get("variable_originator") == call.a.uuid
+    assert "RDNIS" not in call.b.profile
+
+
+def test_a_dialplan_forward_of_a_did_sets_diversion_after_the_callers_channel_create_and_the_b_leg_copies_it(fs):
+    """The live tier's `live_did_forward`: `set sip_h_Diversion=...` on the caller's leg, then `bridge user/...`."""
+    callers = "<sip:1003@carrier.example>;reason=no-answer"
+    since = len(fs.events)
+    call = fs.call_forwarded_number("1000", "5550100", to="1002", by="1001", diversion=callers)
+    forwarder = "<sip:1001@%s>;reason=unconditional" % fs.domain
+    a_create = fs.wait_for_event("CHANNEL_CREATE", uuid=call.a.uuid)
+    assert a_create.get("variable_sip_h_Diversion") == callers
+    assert a_create.get("Caller-Destination-Number") == "5550100"
+    set_app = fs.wait_for_event("CHANNEL_EXECUTE", uuid=call.a.uuid, pred=lambda e: e.get("Application") == "set"
+                                and e.get("Application-Data", "").startswith("sip_h_Diversion="))
+    assert set_app.get("variable_sip_h_Diversion") == callers          # the EXECUTE fires before the set runs
+    b_create = fs.wait_for_event("CHANNEL_CREATE", uuid=call.b.uuid, since=since)
+    assert b_create.get("variable_sip_h_Diversion") == forwarder and b_create.get("variable_dialed_user") == "1002"
+    assert call.b.get_var("callrec_redirected_by") is None and "RDNIS" not in call.b.profile
+    call.ring().answer()
+    assert fs.wait_for_event("CHANNEL_BRIDGE").get("variable_sip_h_Diversion") == forwarder
+    call.hangup("a")
 
 
 def test_dialed_alias_transferred_in_dialplan_keeps_user_vars_and_gains_rdnis(fs):

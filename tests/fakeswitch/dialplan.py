@@ -72,9 +72,17 @@ def user_b_leg(sw, a, callee, codec=None, diversion=None):
     b.apply_baseline(b.baseline, "create", b.tokens)
     b.set_vars([("call_uuid", a.uuid), ("originator", a.uuid), ("originating_leg_uuid", a.uuid),
                 ("signal_bond", a.uuid)])
-    if diversion:
+    copy_sip_headers(a, b)
+    if diversion:   # the dial string's {sip_h_Diversion=...}: on the new leg only
         b.set_var("sip_h_Diversion", diversion)
     return b
+
+
+def copy_sip_headers(a, b):
+    """mod_sofia copies every ``sip_h_*`` variable of the originating leg onto the leg it originates: on a real
+    1.11 switch the B-leg's CHANNEL_CREATE carries the Diversion header of the caller's INVITE, or the one the
+    dialplan ``set`` on the caller's leg (tests/live/test_live_redirects.py)."""
+    b.set_vars([(name, value) for name, value in list(a.variables.items()) if name.lower().startswith("sip_h_")])
 
 
 def bridge_to_user(sw, a, callee, diversion=None, codec=None):
@@ -91,6 +99,25 @@ def bridge_to_user(sw, a, callee, diversion=None, codec=None):
     a.set_vars([("dialed_user", callee), ("dialed_domain", sw.domain)])
     actions.originate(sw, a, b)
     return scenarios.Call(sw, a, b)
+
+
+def forwarded_number(sw, caller, number, to, by, diversion=None, reason="unconditional"):
+    """Registered ``caller`` dials ``number`` (a DID or hunt number, nobody's own number), which the ISP's dialplan
+    forwards to user ``to``: ``set sip_h_Diversion=<sip:<by>@<domain>>;reason=...`` on the caller's leg (no
+    ``callrec_redirected_by``), then ``bridge user/<to>``, whose leg gets mod_sofia's copy of it (the live tier's
+    ``live_did_forward`` extension). ``diversion``: a Diversion header the caller's own phone sent (on the A-leg
+    from its CHANNEL_CREATE on, replaced by the dialplan's ``set``). ``by=None``: a route that sets no Diversion
+    (a hunt group member, follow-me)."""
+    with sw.lock:
+        a = _user_a_leg(sw, caller, number)
+        if diversion:
+            a.set_var("sip_h_Diversion", diversion)
+        actions.create_inbound(sw, a)
+        if by is not None:
+            div = "<sip:%s@%s>;reason=%s" % (by, sw.domain, reason)
+            actions.execute(sw, a, "set", "sip_h_Diversion=" + div)
+            a.set_var("sip_h_Diversion", div)
+        return bridge_to_user(sw, a, to)
 
 
 def _cid(name, default):
@@ -149,6 +176,7 @@ def user_to_external(sw, caller, number, cid_name=None, codec="PCMU", gateway="e
         b.apply_baseline(b.baseline, "create", b.tokens)
         b.set_vars([("call_uuid", a.uuid), ("sip_gateway_name", gateway), ("sip_profile_name", "external"),
                     ("channel_name", b.name)])
+        copy_sip_headers(a, b)
         actions.originate(sw, a, b)
         return scenarios.Call(sw, a, b, kind="user_to_external")
 

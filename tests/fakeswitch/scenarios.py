@@ -131,13 +131,16 @@ class Call:
             la.hit_dialplan = False
             la.set_vars([("direction", "outbound"), ("uuid", la.uuid), ("call_uuid", a.uuid),
                          ("channel_name", la.name), ("originator", a.uuid), ("loopback_leg", "A"),
-                         ("is_loopback", "1"), ("dialed_extension", ext)])
+                         ("is_loopback", "1"), ("dialed_extension", ext), ("signal_bond", a.uuid)])
+            # mod_loopback sets both halves' codecs before their CHANNEL_CREATE (real 1.11 switch)
+            la.media = True
             actions.originate(sw, a, la)
             lb = Leg(sw, "loopback/voicemail-b", "inbound", "voicemail",
                      dialplan.caller_profile("inbound", "", cid[0], cid[1], "voicemail", context="default"))
             lb.set_vars([("direction", "inbound"), ("uuid", lb.uuid), ("call_uuid", lb.uuid),
                          ("channel_name", lb.name), ("loopback_leg", "B"), ("is_loopback", "1"),
                          ("other_loopback_leg_uuid", la.uuid)])
+            lb.media = True
             actions.create_inbound(sw, lb)
             la.set_var("other_loopback_leg_uuid", lb.uuid)
             actions.answer(sw, la)

@@ -489,6 +489,11 @@ class FakeSwitch:
         """-> Call; kw: cid_name, codec, callee_codec, dialed (alias transferred to callee)."""
         return dialplan.user_to_user(self, caller, callee, **kw)
 
+    def call_forwarded_number(self, caller="1000", number="5550100", to="1002", by="1001", **kw):
+        """-> Call; the ISP's dialplan forwards ``number`` to ``to`` with a Diversion naming ``by``; kw: diversion
+        (the caller's own), reason."""
+        return dialplan.forwarded_number(self, caller, number, to, by, **kw)
+
     def call_user_to_external(self, caller="1000", number="15551234567", **kw):
         return dialplan.user_to_external(self, caller, number, **kw)
 

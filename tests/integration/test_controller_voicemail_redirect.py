@@ -167,16 +167,60 @@ def test_forward_with_a_diversion_header_is_recorded_for_the_forwarding_account(
     assert (rec.account_number, rec.direction) == ("1001", "redirected")
 
 
-def test_a_diversion_header_sent_by_the_callers_phone_makes_nobody_a_redirecting_party(h):
-    _accounts(h)
+CALLERS_DIVERSION = "<sip:1001@127.0.0.1>;reason=unconditional"
+
+
+@pytest.mark.parametrize("place_call", [
+    lambda fs: fs.call_user_to_user("1000", "1002", diversion=CALLERS_DIVERSION),
+    # the caller dialed 1001's number, which the ISP's dialplan routes to 1002 without a Diversion of its own
+    # (a hunt group, follow-me): the caller's header even names the number dialed
+    lambda fs: fs.call_forwarded_number("1000", "1001", to="1002", by=None, diversion=CALLERS_DIVERSION),
+], ids=["plain-extension", "names-the-dialed-number"])
+def test_a_callers_own_diversion_never_makes_a_call_redirected(h, place_call):
+    """The caller's INVITE names account 1001 in a Diversion header: on the caller's leg from its CHANNEL_CREATE on,
+    and mod_sofia's copy on the B-leg."""
+    h.account("1000", enabled=True)
+    h.account("1001", enabled=True, auto_record_redirected=True)
+    h.account("1002", enabled=True, auto_record_incoming=True)
     h.start()
-    call = h.fs.call_user_to_user("1000", "1002")
-    call.a.set_var("sip_h_Diversion", "<sip:1001@127.0.0.1>;reason=unconditional")  # from the phone itself
-    call.answer()
+    call = place_call(h.fs)
+    assert call.b.get_var("sip_h_Diversion") == CALLERS_DIVERSION  # copied, as on the real switch
+    call.ring().answer()
+    h.settle()
+    call.talk(seconds=2)
+    call.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert (rec.account_number, rec.direction) == ("1002", "incoming")
+    assert h.commands(r"^uuid_record \S+ start \S+_1001\.wav") == []
+
+
+@pytest.mark.parametrize("callers_own", [None, "<sip:1003@carrier.example>;reason=no-answer"],
+                         ids=["no-callers-diversion", "over-the-callers-diversion"])
+def test_a_dialplan_forward_of_a_did_with_sip_h_diversion_is_recorded_for_the_forwarding_account(h, callers_own):
+    """The ISP's dialplan forwards 5550100 (nobody's number) to 1002 and names 1001 in sip_h_Diversion."""
+    _accounts(h)
+    h.account("1003", enabled=True, auto_record_redirected=True)
+    h.start()
+    call = h.fs.call_forwarded_number("1000", "5550100", to="1002", by="1001", diversion=callers_own)
+    call.ring().answer()
+    h.settle()
+    call.talk(seconds=2)
+    call.hangup("a")
+    (rec,) = h.wait_finalised()
+    assert (rec.account_number, rec.direction, rec.status) == ("1001", "redirected", "completed")
+
+
+def test_a_dialplan_forward_is_not_recorded_when_the_forwarding_account_does_not_record_redirected_calls(h):
+    h.account("1000", enabled=True)
+    h.account("1001", enabled=True, auto_record_incoming=True, auto_record_outgoing=True)
+    h.account("1002", enabled=True)
+    h.start()
+    call = h.fs.call_forwarded_number("1000", "5550100", to="1002", by="1001")
+    call.ring().answer()
     h.settle()
     call.hangup("a")
     h.settle()
-    assert h.commands(r"^uuid_record") == []
+    assert h.commands(r"^uuid_record") == [] and h.recordings() == []
 
 
 def test_the_consulted_accounts_own_recording_starts_at_the_consult_bridge(h):

@@ -14,8 +14,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 # controller/builder.py SUBSCRIBED_EVENTS (not imported: importing the controller pulls gevent and Flask in)
-SUBSCRIBED = ["CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP_COMPLETE", "DTMF",
-              "RECORD_START", "RECORD_STOP", "HEARTBEAT", "CUSTOM", "conference::maintenance"]
+SUBSCRIBED = ["CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP_COMPLETE",
+              "DTMF", "RECORD_START", "RECORD_STOP", "HEARTBEAT", "CUSTOM", "conference::maintenance"]
 
 # the channel variables the controller reads (controller/facts.py, controller/esl.py _PREFETCH_NAMES, recorder.py)
 CONTROLLER_VARIABLES = frozenset("variable_" + name for name in (

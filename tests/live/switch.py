@@ -31,6 +31,22 @@ RECORD_SESSION_EXTENSION = """<include>
 """
 
 
+# An ISP's dialplan forwarding a DID / hunt number that is no account's number: it names the forwarding account in
+# the Diversion header it sets on the caller's leg (mod_sofia copies every sip_h_* onto the leg it originates),
+# with no callrec_redirected_by.
+DID_FORWARD_NUMBER, DID_FORWARDING_ACCOUNT, DID_FORWARD_TARGET = "5550100", "1001", "1002"
+DID_FORWARD_EXTENSION = f"""<include>
+  <extension name="live_did_forward">
+    <condition field="destination_number" expression="^{DID_FORWARD_NUMBER}$">
+      <action application="set"
+              data="sip_h_Diversion=&lt;sip:{DID_FORWARDING_ACCOUNT}@${{domain_name}}&gt;;reason=unconditional"/>
+      <action application="bridge" data="user/{DID_FORWARD_TARGET}@${{domain_name}}"/>
+    </condition>
+  </extension>
+</include>
+"""
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -124,6 +140,7 @@ class FreeSwitch:
         dialplan.write_text(text.replace('data="call_timeout=30"', f'data="call_timeout={RING_SECONDS}"'))
         # the physical limit for the start-of-recording measurement: the dialplan records the caller's leg itself
         (self.conf / "dialplan" / "default" / "00_live_record_session.xml").write_text(RECORD_SESSION_EXTENSION)
+        (self.conf / "dialplan" / "default" / "00_live_did_forward.xml").write_text(DID_FORWARD_EXTENSION)
         for path in self._dirs().values():
             path.mkdir(parents=True, exist_ok=True)
         self.recordings.mkdir(parents=True, exist_ok=True)
