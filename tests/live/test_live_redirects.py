@@ -14,7 +14,7 @@ import pytest
 from .conftest import PHONES, wait_until
 from .media import Recording, load_reference
 from .sip import _INVITE, SDP, AwaitHangup, Hangup, Hold, Pause, Refer, _send
-from .switch import RING_SECONDS
+from .switch import DID_FORWARD_NUMBER, DID_FORWARD_TARGET, DID_FORWARDING_ACCOUNT, RING_SECONDS
 
 ALL_AUTO = dict(auto_record_outgoing=True, auto_record_incoming=True, auto_record_redirected=True)
 
@@ -137,6 +137,48 @@ def test_a_forwarded_call_is_recorded_as_redirected_for_the_forwarding_account_a
     finally:
         dial_feature_code(phones("1001"), "*73")
         assert switch.api("db select/call_forward/1001").strip() in ("", "-ERR no reply")
+
+
+# -------------------------------------------------------------------------------------- Diversion (issue 12)
+def test_a_callers_own_diversion_naming_an_account_never_makes_the_call_redirected(product, phones, switch):
+    """1000's INVITE to the plain extension 1002 carries `Diversion: <sip:1001@...>`: FreeSWITCH keeps it on the
+    caller's leg from its creation and copies it onto 1002's leg. 1002 records by its incoming policy; 1001, which
+    records redirected calls, gets nothing."""
+    product.set_policy("1000")
+    product.set_policy("1001", auto_record_redirected=True)
+    product.set_policy("1002", auto_record_incoming=True)
+    seen = ids(product)
+    answer = phones("1002").answer([AwaitHangup()], talk=20)
+    call = phones("1000").call("1002", [Pause(3), Hangup()], talk=20,
+                               headers={"Diversion": "<sip:1001@127.0.0.1>;reason=unconditional"})
+    call.wait(40)
+    answer.wait(30)
+    rows = new_rows(product, seen, 1)
+    assert summary(rows) == {("1002", "incoming", "auto", "completed")}
+    assert not product.commands(rf"^uuid_record \S+ start .*{rows[0]['call_uuid']}_1001\.wav")
+
+
+def test_a_dialplan_forward_of_a_number_that_is_no_accounts_is_recorded_for_the_account_its_diversion_names(
+        product, phones, switch):
+    """The ISP's dialplan forwards 5550100 (nobody's number: tests/live/switch.py `live_did_forward`) to 1002 and
+    names 1001 in `sip_h_Diversion` (no `callrec_redirected_by`): a call redirected by 1001."""
+    product.set_policy("1000", auto_record_outgoing=True)
+    product.set_policy(DID_FORWARDING_ACCOUNT, auto_record_redirected=True)
+    product.set_policy(DID_FORWARD_TARGET, auto_record_incoming=True)
+    seen = ids(product)
+    answer = phones(DID_FORWARD_TARGET).answer([AwaitHangup()], talk=20)
+    call = phones("1000").call(DID_FORWARD_NUMBER, [Pause(4), Hangup()], talk=20)
+    call.wait(40)
+    answer.wait(30)
+    rows = new_rows(product, seen, 3)
+    assert summary(rows) == {("1000", "outgoing", "auto", "completed"),
+                             (DID_FORWARD_TARGET, "incoming", "auto", "completed"),
+                             (DID_FORWARDING_ACCOUNT, "redirected", "auto", "completed")}
+    by_account = {r["account_number"]: r for r in rows}
+    # 1001 never took part: its recording is the conversation between the caller and the forward target
+    redirected = file_of(product, by_account[DID_FORWARDING_ACCOUNT])
+    assert redirected.tone_share(0, PHONES["1000"], 1) > 0.8, "channel 0: the caller"
+    assert redirected.tone_share(1, PHONES[DID_FORWARD_TARGET], 1) > 0.8, "channel 1: the forward target"
 
 
 def prepare_transfer(product, redirected_flag):
