@@ -24,7 +24,7 @@ flight and lose the recording decisions already made. Memory is bounded by budge
   lossless, decompressed when dispatched), and the events that cannot change a recording decision are shed
   (counted in `callrec_events_shed_total{event}`): HEARTBEAT (its handler only prunes the tracker; every event
   carries the Core-UUID), `conference::maintenance` other than `add-member`, and events no handler is
-  registered for. Nothing else is ever shed: CHANNEL_ANSWER/BRIDGE/UNBRIDGE/HANGUP_COMPLETE, DTMF,
+  registered for. Nothing else is ever shed: CHANNEL_CREATE/ANSWER/BRIDGE/UNBRIDGE/HANGUP_COMPLETE, DTMF,
   RECORD_START/STOP and conference add-member are always queued;
 * past `hard_bytes` (default 128 MB of queued, mostly compact, events) an ERROR is logged once per episode;
   the decision-relevant events are still queued (memory then grows with the backlog: about 1 KB per event);

@@ -131,7 +131,7 @@ def creation_facts(headers: dict[str, str]) -> tuple[str, str | None]:
     Seen on FreeSWITCH 1.11 (tests/live/test_live_redirects.py): a Diversion header of the caller's INVITE is
     already on the caller's leg at CHANNEL_CREATE; one the dialplan sets (`set`/`export`, or `{...}` in the dial
     string) arrives later, and the B-leg's own CHANNEL_CREATE carries the copy mod_sofia made of the A-leg's
-    `sip_h_*` at that moment. Three header reads: this runs for every leg.
+    `sip_h_*` at that moment. Two header reads: this runs for every leg.
     """
     return _clean(headers.get("Unique-ID")), diversion(headers)
 
