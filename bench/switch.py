@@ -45,8 +45,8 @@ from tests.fakeswitch import encoding as enc  # noqa: E402
 
 log = logging.getLogger("bench.switch")
 
-SUBSCRIBED = ("CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP_COMPLETE", "DTMF",
-              "RECORD_START", "RECORD_STOP", "HEARTBEAT")
+SUBSCRIBED = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_HANGUP_COMPLETE",
+              "DTMF", "RECORD_START", "RECORD_STOP", "HEARTBEAT")
 PATH_MARK = "/bench-template-path/rec.wav"
 
 
