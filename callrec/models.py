@@ -227,6 +227,30 @@ class DeliveryAttempt(db.Model):
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
 
 
+class CallLog(db.Model):
+    """One leg of one account the controller saw, with its recording decision and the reason in words (issue 12).
+
+    Written by the controller at the leg's hangup, off the event path; its email outcome is the Delivery row of the
+    recording it links to (`call_key` + `account_number` = Recording.call_uuid + account_number)."""
+
+    __tablename__ = "call_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_key: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    leg_uuid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True,
+                                                   index=True)
+    account_number: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)  # outgoing / incoming / redirected
+    caller: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    callee: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False, index=True)  # recorded / not_recorded
+    reason_code: Mapped[str] = mapped_column(String(32), default="", nullable=False)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    notes: Mapped[str] = mapped_column(Text, default="[]", nullable=False)  # JSON list of sentences
+
+
 class AdminUser(db.Model):
     __tablename__ = "admin_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -186,7 +186,8 @@ def build_controller(config: dict, app=None, *, run_delivery: bool = True,
     recordings_dir = config["CALLREC_RECORDINGS_DIR"]
     render = RenderContext(sounds_dir=config["CALLREC_SOUNDS_DIR"],
                            limit_seconds=int(config.get("CALLREC_RECORD_LIMIT_SECONDS", 0)))
-    sender = CommandSender(esl, tracker, policies, writes, render, recordings_dir, metrics)
+    sender = CommandSender(esl, tracker, policies, writes, render, recordings_dir, metrics,
+                           call_log=bool(config.get("CALLREC_CALL_LOG", True)))
     calls = CallRecording(tracker, policies, sender, recordings_dir, esl=esl)
     manual = ManualControl(tracker, policies, sender, recordings_dir)
     phone_key = PhoneRecordKey(tracker, policies, sender, recordings_dir, esl=esl)
