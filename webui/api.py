@@ -9,10 +9,11 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from callrec import calls as call_log
 from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
-from callrec.models import (Account, ApiToken, Customer, CustomerClass, DialingRule, Product, Recording, db,
-                            get_settings, utcnow)
+from callrec.models import (Account, ApiToken, CallLog, Customer, CustomerClass, DialingRule, Product, Recording,
+                            db, get_settings, utcnow)
 from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
 from callrec.validation import MAX_ID
@@ -199,3 +200,24 @@ def delete_recording(object_id: int):
     recording = services.get(Recording, object_id)
     recording_files.delete_recording(db.session, recording, current_app.config["RECORDINGS_DIR"])
     return "", 204
+
+
+@bp.get("/calls")
+def list_calls():
+    """The call log: every account's leg with its decision and the reason in words, newest first (issue 12)."""
+    page, per_page = _page_args()
+    try:
+        query = call_log.call_query(request.args)
+    except ValueError as exc:
+        raise ValidationFailed("Invalid filter.", {"filter": str(exc)}) from None
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    entries = list(result.items)
+    recordings = call_log.recordings_of(db.session, entries)
+    return jsonify({"items": [call_log.call_to_dict(e, recordings[e.id]) for e in entries], "total": result.total,
+                    "page": page, "per_page": per_page})
+
+
+@bp.get("/calls/<int:object_id>")
+def get_call(object_id: int):
+    entry = services.get(CallLog, object_id)
+    return jsonify(call_log.call_to_dict(entry, call_log.recordings_of(db.session, [entry])[entry.id]))
