@@ -6,10 +6,12 @@ row of the recording it links to, as the delivery side decided it (status, reaso
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import Select, or_, select
 
-from .models import CallLog, Recording
+from .errors import Conflict, NotFound, ValidationFailed
+from .models import CallLog, CallRequest, LiveLeg, Recording
 from .recordings import DIRECTIONS, parse_time, recording_to_dict
 from .validation import parse_id, text_error
 
@@ -122,3 +124,58 @@ def call_to_dict(entry: CallLog, recordings: list[Recording]) -> dict:
         "email": {"status": status, "explanation": words},
         "recordings": [recording_to_dict(rec) for rec in recordings],
     }
+
+
+# ------------------------------------------------------------------------------------- call control (issue 12)
+CONTROL_ACTIONS = ("start", "stop")
+NOT_YET_ACTIONS = ("pause", "resume")  # PCI pause is being built (uuid_record mask/unmask); typed 409 until then
+_LEG_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class ControlUnavailable(Conflict):
+    """Pause and resume over the API: not available in this version."""
+
+    error_id = "control-unavailable"
+
+
+def live_legs(session) -> list[LiveLeg]:
+    return list(session.scalars(select(LiveLeg).order_by(LiveLeg.started_at, LiveLeg.leg_uuid)))
+
+
+def live_leg_to_dict(leg: LiveLeg) -> dict:
+    return {"leg_uuid": leg.leg_uuid, "call_key": leg.call_key, "account_number": leg.account_number,
+            "direction": leg.direction, "caller": leg.caller, "callee": leg.callee,
+            "started_at": leg.started_at.isoformat() if leg.started_at else None, "recording": leg.recording,
+            "manual_control": leg.manual_control, "node": leg.node,
+            "updated_at": leg.updated_at.isoformat() if leg.updated_at else None}
+
+
+def request_control(session, leg_uuid: str, action: str, account: object = None,
+                    requested_by: str = "") -> CallRequest:
+    """Record (and commit) a start/stop request for the controller, which picks it up within a second and writes
+    the outcome. The leg must be in a call in progress (a LiveLeg); `account` defaults to the leg's account. The
+    policy checks (manual control, account on the leg) are the controller's, with the same rules as the codes."""
+    if action in NOT_YET_ACTIONS:
+        raise ControlUnavailable(f"{action.capitalize()} is not available in this version: stop and start again "
+                                 "continue the same recording file.")
+    if action not in CONTROL_ACTIONS:
+        raise NotFound(f"No action {action!r}: use one of " + ", ".join(CONTROL_ACTIONS + NOT_YET_ACTIONS) + ".")
+    leg = session.get(LiveLeg, leg_uuid) if _LEG_UUID.fullmatch(leg_uuid or "") else None
+    if leg is None:
+        raise NotFound("No call in progress has that leg.")
+    if account is None:
+        account = leg.account_number
+    if not isinstance(account, str) or not account or len(account) > 64 or text_error(account):
+        raise ValidationFailed("Invalid account.", {"account": "An account number (1-64 characters)."})
+    row = CallRequest(leg_uuid=leg_uuid, account_number=account, action=action, status="pending",
+                      requested_by=requested_by[:120])
+    session.add(row)
+    session.commit()
+    return row
+
+
+def call_request_to_dict(row: CallRequest) -> dict:
+    return {"id": row.id, "leg_uuid": row.leg_uuid, "account_number": row.account_number, "action": row.action,
+            "status": row.status, "detail": row.detail, "requested_by": row.requested_by,
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "done_at": row.done_at.isoformat() if row.done_at else None}

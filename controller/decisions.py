@@ -63,6 +63,7 @@ class StartRecording:
     announce_to: tuple[str, ...] = ()
     resume: bool = False
     reason: str = ""  # why, in words, for the call log ("auto outgoing: ...", "start code *44 pressed")
+    request_id: int = 0  # a CallRequest (REST API, Calls now) this carries out: its outcome is written back
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class StopRecording:
     path: str
     announce_to: tuple[str, ...] = ()
     reason: str = ""  # for the call log ("stop code *45 pressed")
+    request_id: int = 0  # a CallRequest this carries out
 
 
 @dataclass(frozen=True)
@@ -441,6 +443,54 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
     rec.active, rec.stopped_by_user = False, True
     return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else (),
                           reason=f"stop code {code} pressed")]
+
+
+REMOTE_ACTIONS = ("start", "stop")
+
+
+def decide_remote(tracker: Tracker, leg: LegState | None, account: str, action: str, request_id: int,
+                  policy: EffectivePolicy | None, settings: RecordingSettings,
+                  root: str) -> tuple[list[Decision], str | None]:
+    """A start/stop asked over the REST API or the Calls now page (a CallRequest row): the same rules as the
+    account's codes -- manual control allowed, and the account's own leg (or a leg it records as the redirecting
+    party). Returns (decisions, None) when accepted, ([], why in words) when refused."""
+    if leg is None or leg.hung_up:
+        return [], "the call leg is not in progress"
+    if action not in REMOTE_ACTIONS:
+        return [], f"unknown action {action!r}"
+    if account != leg.account and account not in leg.recordings:
+        return [], f"account {account} is not on this call leg"
+    if policy is None:
+        return [], f"{account} is not an account"
+    if leg.voicemail:
+        return [], "a call to a voice mailbox is never recorded"
+    if not policy.manual_control:
+        return [], why_no_manual(policy)
+    reason = f"manual: {action} asked over the API (request {request_id})"
+    if action == "start":
+        if leg.active_recording(account):
+            return [], "already recording"
+        rec = leg.recordings.get(account)
+        direction = rec.direction if rec else (leg.account_direction or OUTGOING)
+        start = replace(_start(tracker, leg, account, direction, MANUAL, root, settings.record_format,
+                               [leg.call_uuid or leg.uuid], reason), request_id=request_id)
+        if policy.announcement:
+            leg.recordings[account].heard_by = frozenset(call_parties(leg))
+        return announce_once([start], call_parties(leg), policy.announcement), None
+    rec = leg.active_recording(account)
+    if rec is None:
+        return [], "nothing is recording"
+    rec.active, rec.stopped_by_user = False, True
+    return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else (),
+                          reason=reason, request_id=request_id)], None
+
+
+def live_state(leg: LegState, account: str) -> str:
+    """The account's recording on the leg, for the Calls now page: recording / stopped / off."""
+    rec = leg.recordings.get(account)
+    if rec is None:
+        return "off"
+    return "recording" if rec.active else "stopped"
 
 
 def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_key: bool,

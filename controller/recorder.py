@@ -107,6 +107,11 @@ class CommandSender:
         else:
             leg.note(decision.account, decision.direction, decision.text)
 
+    def _request_done(self, request_id: int, status: str, detail: str) -> None:
+        """Write a CallRequest's outcome (REST API / Calls now) once FreeSWITCH answered."""
+        if request_id:
+            self.writes.submit("call request outcome", Store.finish_request, request_id, status, detail)
+
     @staticmethod
     def _explain(leg, account: str, direction: str, decision: str, code: str, reason: str) -> None:
         if isinstance(leg, LegState):
@@ -180,11 +185,14 @@ class CommandSender:
             if leg is None or leg.hung_up:
                 logger.info("call leg %s: stop code after hangup; the recording ended with the call",
                             decision.leg_uuid)
+                self._request_done(decision.request_id, "done", "the call ended, and the recording with it")
                 return
             stop, *announcements = render_command(decision, self.render)
             ok, reply = self._api(decision.leg_uuid, stop.text)
             log = logger.info if ok else logger.warning
             log("call leg %s: recording for account %s stopped (%s)", decision.leg_uuid, decision.account, reply)
+            self._request_done(decision.request_id, "done" if ok else "failed",
+                               "recording stopped" if ok else f"FreeSWITCH did not stop the recording ({reply})")
             rec = leg.recordings.get(decision.account)
             self._note(leg, decision.account, rec.direction if rec else "", f"{decision.reason or 'stop'}: " + (
                 "recording stopped" if ok else f"FreeSWITCH did not stop the recording ({reply})"))
@@ -228,6 +236,7 @@ class CommandSender:
         sent = self._sent.pop(id(decision), None)
         if sent is None and (leg is None or leg.hung_up):
             logger.info("call leg %s: gone before its recording could start", uuid)
+            self._request_done(decision.request_id, "failed", "the call ended before the recording could start")
             self._explain(leg, decision.account, decision.direction, NOT_RECORDED, "ended_before_start",
                           "the call ended before its recording could start")
             self._forget(leg, decision)
@@ -238,6 +247,7 @@ class CommandSender:
             logger.error("call leg %s: cannot start recording for account %s: %s", uuid, decision.account, reply)
             self._explain(leg, decision.account, decision.direction, NOT_RECORDED, "start_failed",
                           f"FreeSWITCH did not start the recording ({reply})")
+            self._request_done(decision.request_id, "failed", f"FreeSWITCH did not start the recording ({reply})")
             if self.metrics:
                 self.metrics.recordings_failed.inc()
             self._forget(leg, decision)
@@ -253,6 +263,8 @@ class CommandSender:
                       decision.reason or f"{decision.trigger} {decision.direction}")
         if self.metrics:
             self._count_started(decision.trigger)
+        self._request_done(decision.request_id, "done", "recording resumed" if decision.resume
+                           else "recording started")
         logger.info("call leg %s (call %s): %s for account %s (%s) to %s", uuid, decision.call_key,
                     "recording resumed" if decision.resume else f"{decision.trigger} recording started",
                     decision.account, decision.direction, decision.path)

@@ -35,8 +35,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callrec import outbox
-from callrec.models import (Account, CallLog, ControllerStatus, Delivery, PolicyRevision, Recording, Settings, db,
-                            utcnow)
+from callrec.models import (Account, CallLog, CallRequest, ControllerStatus, Delivery, LiveLeg, PolicyRevision,
+                            Recording, Settings, db, utcnow)
 from callrec.policy import EffectivePolicy
 
 from .decisions import RecordingSettings
@@ -177,6 +177,33 @@ class Store:
     def log_call(row: CallLogRow) -> bool:
         """Insert one call-log entry (a WriteQueue batch inserts all of its entries in one executemany)."""
         bulk_log_calls([row])
+        _done()
+        return True
+
+    @staticmethod
+    def pending_requests(limit: int = 100) -> list[tuple[int, str, str, str]]:
+        """(id, leg uuid, account, action) of the oldest pending CallRequests."""
+        rows = db.session.execute(select(CallRequest.id, CallRequest.leg_uuid, CallRequest.account_number,
+                                         CallRequest.action).where(CallRequest.status == "pending")
+                                  .order_by(CallRequest.id).limit(limit)).all()
+        db.session.rollback()
+        return [tuple(row) for row in rows]
+
+    @staticmethod
+    def finish_request(request_id: int, status: str, detail: str) -> bool:
+        """Write a CallRequest's outcome (only once: a request that is no longer pending keeps its first one)."""
+        db.session.execute(update(CallRequest).where(CallRequest.id == request_id, CallRequest.status == "pending")
+                           .values(status=status, detail=detail[:2000], done_at=utcnow()))
+        _done()
+        return True
+
+    @staticmethod
+    def publish_live(node: str, rows: list[dict]) -> bool:
+        """Replace this node's LiveLeg rows by `rows` (the account legs in calls in progress)."""
+        db.session.execute(LiveLeg.__table__.delete().where(LiveLeg.node == node))
+        if rows:
+            now = utcnow()
+            db.session.execute(insert(LiveLeg.__table__), [dict(row, node=node, updated_at=now) for row in rows])
         _done()
         return True
 

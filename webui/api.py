@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from callrec import calls as call_log
 from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
-from callrec.models import (Account, ApiToken, CallLog, Customer, CustomerClass, DialingRule, Product, Recording,
+from callrec.models import (Account, ApiToken, CallLog, CallRequest, Customer, CustomerClass, DialingRule, Product, Recording,
                             db, get_settings, utcnow)
 from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
@@ -221,3 +221,28 @@ def list_calls():
 def get_call(object_id: int):
     entry = services.get(CallLog, object_id)
     return jsonify(call_log.call_to_dict(entry, call_log.recordings_of(db.session, [entry])[entry.id]))
+
+
+@bp.get("/calls/live")
+def list_live_calls():
+    """Account legs in calls in progress, with their recording state (as the controller last published them)."""
+    legs = call_log.live_legs(db.session)
+    return jsonify({"items": [call_log.live_leg_to_dict(leg) for leg in legs], "total": len(legs)})
+
+
+@bp.post("/calls/<leg_uuid>/recording/<action>")
+def control_call(leg_uuid: str, action: str):
+    """Ask the controller to start or stop an account's recording on a call in progress: 202 and the request to
+    poll (Location); the controller acts within a second with the same rules as the account's codes."""
+    body = _json_body() if request.get_data() else {}
+    row = call_log.request_control(db.session, leg_uuid, action, body.get("account"), requested_by=(
+        f"api:{g.api_token.name}"))
+    response = jsonify(call_log.call_request_to_dict(row))
+    response.status_code = 202
+    response.headers["Location"] = f"{PREFIX}/call-requests/{row.id}"
+    return response
+
+
+@bp.get("/call-requests/<int:object_id>")
+def get_call_request(object_id: int):
+    return jsonify(call_log.call_request_to_dict(services.get(CallRequest, object_id)))

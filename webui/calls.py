@@ -3,14 +3,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import false, select
 
-from callrec.calls import DECISIONS, call_query, email_outcome, notes_of, recordings_of
-from callrec.models import Account, db
+from callrec.calls import (DECISIONS, call_query, email_outcome, live_legs, notes_of, recordings_of,
+                           request_control)
+from callrec.errors import CallrecError
+from callrec.models import Account, CallRequest, db
 from callrec.recordings import parse_time
 
 from .crud import paginate
+from .forms import ConfirmForm
 from .views import settings_zone
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
@@ -57,3 +61,28 @@ def index():
     active = {key: request.args.get(key, "") for key in FILTERS}
     return render_template("calls/list.html", page=page, rows=rows, accounts=accounts, active=active,
                            errors=errors, decisions=DECISIONS), 422 if errors else 200
+
+
+@bp.route("/now")
+def now():
+    """Calls in progress: each account's leg with its recording state and Start/Stop buttons (call control)."""
+    recent = db.session.scalars(select(CallRequest).order_by(CallRequest.id.desc()).limit(10)).all()
+    return render_template("calls/now.html", legs=live_legs(db.session), recent=recent, form=ConfirmForm())
+
+
+@bp.route("/now/<leg_uuid>/<action>", methods=["POST"])
+def control(leg_uuid: str, action: str):
+    """A Start/Stop button: a CallRequest row the controller picks up (the web UI never talks to it directly)."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():  # pragma: no cover - CSRFProtect rejects first
+        return redirect(url_for(".now"))
+    try:
+        row = request_control(db.session, leg_uuid, action, request.form.get("account") or None,
+                              requested_by=f"web:{current_user.username}")
+    except CallrecError as exc:
+        db.session.rollback()
+        flash(f"Not requested: {exc.message}", "error")
+    else:
+        flash(f"Requested: {action} the recording of {row.account_number} (request {row.id}); the controller acts "
+              "within a second.", "success")
+    return redirect(url_for(".now"))

@@ -178,6 +178,24 @@ def _schemas() -> dict:
             "recordings": {"type": "array", "items": _ref("Recording")},
         }, "required": ["id", "call_key", "account_number", "direction", "decision", "reason", "notes", "email",
                         "recordings", "started_at"]},
+        "LiveLeg": {"type": "object", "description": "An account's leg in a call in progress.", "properties": {
+            "leg_uuid": {"type": "string"}, "call_key": {"type": "string"}, "account_number": {"type": "string"},
+            "direction": {"type": "string"}, "caller": {"type": "string"}, "callee": {"type": "string"},
+            "started_at": time, "recording": {"enum": ["recording", "stopped", "off"]},
+            "manual_control": BOOL, "node": {"type": "string"}, "updated_at": time},
+            "required": ["leg_uuid", "account_number", "recording"]},
+        "LiveLegList": _object({"items": {"type": "array", "items": _ref("LiveLeg")},
+                                "total": {"type": "integer", "minimum": 0}}, ("items", "total")),
+        "CallRequest": {"type": "object", "description": "A start/stop request; poll it until its status is not "
+                                                         "pending.", "properties": {
+            "id": ID, "leg_uuid": {"type": "string"}, "account_number": {"type": "string"},
+            "action": {"enum": ["start", "stop"]},
+            "status": {"enum": ["pending", "done", "refused", "failed"]},
+            "detail": {"type": "string", "description": "Why refused or failed; what was done."},
+            "requested_by": {"type": "string"}, "created_at": time, "done_at": time},
+            "required": ["id", "leg_uuid", "account_number", "action", "status", "detail"]},
+        "CallControl": _object({"account": {"type": "string", "minLength": 1, "maxLength": 64,
+                                            "description": "Default: the leg's account."}}),
     }
     for segment, (name, _) in RESOURCE_SCHEMAS.items():
         schemas[name] = _output(name)
@@ -295,6 +313,23 @@ OPERATIONS: dict[str, dict] = {
                        "responses": {"200": _json("CallPage", "One page"), **_errors(422)}},
     "api.get_call": {"summary": "One call-log entry", "parameters": [OBJECT_ID],
                      "responses": {"200": _json("Call", "The entry"), **_errors(404)}},
+    "api.list_live_calls": {"summary": "Account legs in calls in progress, with their recording state",
+                            "responses": {"200": _json("LiveLegList", "The legs"), **_errors()}},
+    "api.control_call": {
+        "summary": "Start or stop an account's recording on a call in progress (202: poll the request)",
+        "parameters": [
+            {"name": "leg_uuid", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
+            {"name": "action", "in": "path", "required": True,
+             "schema": {"enum": ["start", "stop", "pause", "resume"]},
+             "description": "pause and resume: 409 control-unavailable in this version."}],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("CallControl")}}},
+        "responses": {"202": {"description": "Accepted: the controller acts within a second",
+                              "headers": {"Location": {"schema": {"type": "string"},
+                                                       "description": "The request to poll"}},
+                              "content": {"application/json": {"schema": _ref("CallRequest")}}},
+                      **_errors(404, 409, 422)}},
+    "api.get_call_request": {"summary": "A start/stop request and its outcome", "parameters": [OBJECT_ID],
+                             "responses": {"200": _json("CallRequest", "The request"), **_errors(404)}},
     "api.delete_recording": {"summary": "Delete a recording and its file", "parameters": [OBJECT_ID],
                              "responses": {"204": {"description": "Deleted"}, **_errors(404)}},
     "api.recording_audio": {
@@ -313,7 +348,7 @@ OPERATIONS: dict[str, dict] = {
 
 def _path(rule: str) -> str:
     """'/api/v1/<resource>/<int:object_id>' -> '/api/v1/<resource>/{object_id}'."""
-    return re.sub(r"<(?:int:)?(object_id)>", r"{\1}", rule)
+    return re.sub(r"<(?:int:)?(object_id|leg_uuid|action)>", r"{\1}", rule)
 
 
 def routes(app: Flask) -> list[tuple[str, str, str, str | None]]:

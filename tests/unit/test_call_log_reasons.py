@@ -101,3 +101,38 @@ def test_a_recording_after_a_refusal_keeps_the_refusal_as_a_note_and_a_later_fai
     entry = a.explained["1000"]
     assert (entry.decision, entry.reason) == (RECORDED, "manual: start code *44 pressed")
     assert entry.notes == ["not recorded at first: outgoing calls off", "FreeSWITCH did not start the recording"]
+
+
+# ------------------------------------------------------------------------------ call control (REST API, Calls now)
+@pytest.mark.parametrize(("flags", "account", "action", "prepare", "refusal"), [
+    ({"manual_control": True}, "1000", "start", None, None),
+    ({"manual_control": True}, "1000", "stop", None, "nothing is recording"),
+    ({"manual_control": True}, "1000", "start", "recording", "already recording"),
+    ({"manual_control": True}, "1000", "stop", "recording", None),
+    ({"manual_control": False}, "1000", "start", None, "account 1000's own configuration has manual recording "
+                                                       "control off"),
+    ({"manual_control": True}, "1001", "start", None, "account 1001 is not on this call leg"),
+    ({"manual_control": True}, "1000", "start", "voicemail", "a call to a voice mailbox is never recorded"),
+    ({"manual_control": True}, "1000", "start", "gone", "the call leg is not in progress"),
+    ({"manual_control": True}, "1000", "explode", None, "unknown action 'explode'"),
+])
+def test_remote_control_follows_the_rules_of_the_codes(flags, account, action, prepare, refusal):
+    from controller.decisions import StopRecording, decide_remote
+
+    tracker = Tracker()
+    a, _ = _legs()
+    p = policy(account, **flags)
+    if prepare == "recording":
+        decide_remote(tracker, a, "1000", "start", 1, p, SETTINGS, "/rec")
+    elif prepare == "voicemail":
+        a.voicemail = True
+    elif prepare == "gone":
+        a.hung_up = True
+    decisions, why = decide_remote(tracker, a, account, action, 7, p, SETTINGS, "/rec")
+    assert why == refusal
+    if refusal is None:
+        (decision,) = decisions
+        assert isinstance(decision, StartRecording if action == "start" else StopRecording)
+        assert decision.request_id == 7 and decision.reason == f"manual: {action} asked over the API (request 7)"
+    else:
+        assert decisions == []
