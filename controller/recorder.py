@@ -15,8 +15,9 @@ from dataclasses import replace
 import gevent
 
 from .decisions import (AdoptRecording, Announce, Decision, Finalise, LogCall, Note, NotRecorded, RefuseRecording,
-                        RenderContext, StartRecording, StopRecording, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
-                        decide_hangup, is_voicemail_leg, recording_path, render_command, reply_ok, safe_file_path)
+                        RenderContext, StartRecording, StopRecording, decide_bridge, decide_conference, decide_dtmf,
+                        decide_foreign_recording, decide_hangup, is_voicemail_leg, recording_path, render_command,
+                        reply_ok, safe_file_path)
 from .esl import EslClient, EslError, EslEvent
 from .facts import event_time_us, leg_facts, record_facts
 from .policies import PolicyCache

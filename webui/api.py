@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 from callrec import calls as call_log
 from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
-from callrec.models import (Account, ApiToken, CallLog, CallRequest, Customer, CustomerClass, DialingRule, Product, Recording,
-                            db, get_settings, utcnow)
+from callrec.models import (Account, ApiToken, CallLog, CallRequest, Customer, CustomerClass, DialingRule, Product,
+                            Recording, db, get_settings, utcnow)
 from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
 from callrec.validation import MAX_ID
