@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 class RemoteControl:
+    max_age_seconds = 30.0  # an older request found pending waited for a controller that was not there: refused
+
     def __init__(self, store, tracker, policies, sender, writes, recordings_dir: str, interval: float = 0.25):
         self.store, self.tracker, self.policies = store, tracker, policies
         self.sender, self.writes = sender, writes
@@ -48,12 +50,17 @@ class RemoteControl:
         """Carry out the pending requests; return how many were new."""
         rows = self.store.call(Store.pending_requests)
         fresh = [row for row in rows if row[0] not in self.in_flight]
-        for request_id, leg_uuid, account, action in fresh:
+        now = datetime.now(timezone.utc)
+        for request_id, leg_uuid, account, action, created_at in fresh:
             self.in_flight.add(request_id)
             leg = self.tracker.legs.get(leg_uuid)
             policy = self.policies.policy_for(account)
-            decisions, refusal = decide_remote(self.tracker, leg, account, action, request_id, policy,
-                                               self.policies.settings, self.recordings_dir)
+            if created_at is not None and (now - created_at).total_seconds() > self.max_age_seconds:
+                decisions, refusal = [], (f"the request waited {(now - created_at).total_seconds():.0f} s for the "
+                                          "controller (was it running?): too late to act on it")
+            else:
+                decisions, refusal = decide_remote(self.tracker, leg, account, action, request_id, policy,
+                                                   self.policies.settings, self.recordings_dir)
             if refusal is not None:
                 logger.info("call leg %s: request %s to %s the recording of account %s refused: %s", leg_uuid,
                             request_id, action, account, refusal)

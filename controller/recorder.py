@@ -136,8 +136,9 @@ class CommandSender:
             direction=decision.direction, caller=decision.caller, callee=decision.callee,
             started_us=decision.started_us, ended_us=decision.ended_us, decision=decision.decision,
             code=decision.code, reason=decision.reason, notes=decision.notes)
-        logger.info("call leg %s (call %s): account %s %s: %s", decision.leg_uuid, decision.call_key,
-                    decision.account, decision.decision.replace("_", " "), decision.reason)
+        # DEBUG: the row is the record; an INFO line per leg at hangup costs the hub measurably (bench/RESULTS.md)
+        logger.debug("call leg %s (call %s): account %s %s: %s", decision.leg_uuid, decision.call_key,
+                     decision.account, decision.decision.replace("_", " "), decision.reason)
         self.writes.submit("call log", Store.log_call, row)
 
     def defer_finalise(self, decision: Finalise, grace_seconds: float) -> None:

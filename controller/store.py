@@ -181,10 +181,11 @@ class Store:
         return True
 
     @staticmethod
-    def pending_requests(limit: int = 100) -> list[tuple[int, str, str, str]]:
-        """(id, leg uuid, account, action) of the oldest pending CallRequests."""
+    def pending_requests(limit: int = 100) -> list[tuple[int, str, str, str, datetime]]:
+        """(id, leg uuid, account, action, created_at) of the oldest pending CallRequests."""
         rows = db.session.execute(select(CallRequest.id, CallRequest.leg_uuid, CallRequest.account_number,
-                                         CallRequest.action).where(CallRequest.status == "pending")
+                                         CallRequest.action, CallRequest.created_at)
+                                  .where(CallRequest.status == "pending")
                                   .order_by(CallRequest.id).limit(limit)).all()
         db.session.rollback()
         return [tuple(row) for row in rows]

@@ -117,3 +117,24 @@ def test_the_calls_now_page_lists_the_leg_and_its_start_button_asks_the_controll
              "the request shown done")
     unknown = form_post(logged_in, "/calls/now/gone-leg/stop", {}, form_url="/calls/now", follow_redirects=True)
     assert "Not requested: No call in progress has that leg." in unknown.get_data(as_text=True)
+
+
+def test_a_request_that_waited_for_a_controller_that_was_not_there_is_refused_not_carried_out(h, api):
+    from datetime import timedelta
+
+    from callrec.models import CallRequest, db, utcnow
+
+    h.account("1000", enabled=True, manual_control=True)
+    h.start()
+    call = _live_call(h, api)
+    with h.app.app_context():
+        row = CallRequest(leg_uuid=call.a.uuid, account_number="1000", action="start", status="pending",
+                          created_at=utcnow() - timedelta(minutes=5))
+        db.session.add(row)
+        db.session.commit()
+        request_id = row.id
+    outcome = wait_for(lambda: (lambda r: r if r["status"] != "pending" else None)(
+        api.get(f"/api/v1/call-requests/{request_id}").get_json()), 5, "the outcome")
+    assert outcome["status"] == "refused" and "too late to act on it" in outcome["detail"]
+    h.settle()
+    assert h.commands(r"^uuid_record") == []
