@@ -47,6 +47,10 @@ ENV_VARS: dict[str, tuple[str, object, str]] = {
     "CALLREC_ESL_AUTH_TIMEOUT": ("5", float, "Seconds the controller waits for the Event Socket handshake"),
     "CALLREC_ESL_BACKOFF_MAX": ("30", float, "Longest wait between reconnection attempts (seconds)"),
     "CALLREC_RECORD_LIMIT_SECONDS": ("0", int, "uuid_record limit per recording (0: no limit)"),
+    "CALLREC_CALL_LOG": ("true", _bool, "Keep the call log (every account's leg with its recording decision and "
+                                        "reason; the Calls page); off only to measure its cost"),
+    "CALLREC_CONTROL_POLL_SECONDS": ("0.25", float, "How often the controller looks for start/stop requests from "
+                                                    "the web UI and the REST API (call control)"),
     "CALLREC_RETENTION_INTERVAL": ("3600", float, "Seconds between the controller's retention purges"),
     "CALLREC_DELIVERY_INTERVAL": ("30", int, "Seconds between the controller's delivery-worker runs"),
     "CALLREC_DELIVERY_LEASE_SECONDS": ("600", int,

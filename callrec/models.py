@@ -227,6 +227,64 @@ class DeliveryAttempt(db.Model):
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
 
 
+class CallLog(db.Model):
+    """One leg of one account the controller saw, with its recording decision and the reason in words (issue 12).
+
+    Written by the controller at the leg's hangup, off the event path; its email outcome is the Delivery row of the
+    recording it links to (`call_key` + `account_number` = Recording.call_uuid + account_number)."""
+
+    __tablename__ = "call_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_key: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    leg_uuid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True,
+                                                   index=True)
+    account_number: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)  # outgoing / incoming / redirected
+    caller: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    callee: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False, index=True)  # recorded / not_recorded
+    reason_code: Mapped[str] = mapped_column(String(32), default="", nullable=False)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    notes: Mapped[str] = mapped_column(Text, default="[]", nullable=False)  # JSON list of sentences
+
+
+class CallRequest(db.Model):
+    """A request to the controller about a call in progress (issue 12: call control over the REST API and the Calls
+    now page). The web UI never talks to the controller: it writes this row; the controller polls pending rows,
+    acts within a second and writes the outcome (done / refused / failed, with why) for the caller to poll."""
+
+    __tablename__ = "call_request"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    leg_uuid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    account_number: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)  # start / stop
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False, index=True)
+    detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    requested_by: Mapped[str] = mapped_column(String(120), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LiveLeg(db.Model):
+    """An account's leg in a call in progress, as the controller last published it (the Calls now page)."""
+
+    __tablename__ = "live_leg"
+    leg_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    call_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    account_number: Mapped[str] = mapped_column(String(64), nullable=False)
+    direction: Mapped[str] = mapped_column(String(16), nullable=False)
+    caller: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    callee: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recording: Mapped[str] = mapped_column(String(16), nullable=False)  # recording / stopped / off
+    manual_control: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
 class AdminUser(db.Model):
     __tablename__ = "admin_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,4 +1,5 @@
-"""Retention: recordings older than Settings.retention_days are deleted, row and file (0 keeps them forever).
+"""Retention: recordings older than Settings.retention_days are deleted, row and file (0 keeps them forever); so
+are call-log entries (issue 12).
 
 A recording still being recorded, or whose email is still pending or being sent, is kept until that is over:
 deleting it would mail a link to nothing or lose the attachment mid-send.
@@ -8,9 +9,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from .models import Delivery, Recording, get_settings, utcnow
+from .models import CallLog, Delivery, Recording, get_settings, utcnow
 from .recordings import delete_recording
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ def purge_expired(session, recordings_dir: str, now: datetime | None = None, lim
     retention_days = get_settings().retention_days
     if retention_days <= 0:
         return 0
+    while purge_call_log(session, retention_days, now or utcnow(), limit) == limit:
+        pass  # in batches: a large backlog never holds one long transaction
     deleted = 0
     for rec in expired_recordings(session, retention_days, now or utcnow(), limit):
         logger.info("retention: deleting recording %s of call %s (%s, started %s)",
@@ -57,3 +60,15 @@ def serve(app, stop_event, interval: float = 3600.0) -> None:
         except Exception:  # noqa: BLE001 - the loop must outlive a database outage or a bad file
             logger.exception("retention run failed; retrying in %ss", interval)
         stop_event.wait(interval)
+
+
+def purge_call_log(session, retention_days: int, now: datetime, limit: int = 500) -> int:
+    """Delete up to `limit` call-log entries that started before the retention period; return how many."""
+    cutoff = now - timedelta(days=retention_days)
+    ids = session.scalars(select(CallLog.id).where(CallLog.started_at < cutoff).order_by(CallLog.id)
+                          .limit(limit)).all()
+    if ids:
+        session.execute(delete(CallLog).where(CallLog.id.in_(ids)))
+        session.commit()
+        logger.info("retention: deleted %d call-log entries older than %d days", len(ids), retention_days)
+    return len(ids)

@@ -14,6 +14,7 @@ import gevent.event
 from callrec import retention
 from callrec.app import create_core_app
 
+from .control import LivePublisher, RemoteControl
 from .decisions import RenderContext
 from .esl import EslClient
 from .metrics import Metrics, make_app
@@ -39,7 +40,8 @@ class Controller:
     def __init__(self, *, config: dict, app, esl: EslClient, tracker: Tracker, store: Store,
                  policies: PolicyCache, writes: WriteQueue, sender: CommandSender, calls: CallRecording,
                  manual: ManualControl, phone_key: PhoneRecordKey, conferences: Conferences, resync: Resync,
-                 metrics: Metrics, node: str, status_seconds: float, run_delivery: bool):
+                 metrics: Metrics, node: str, status_seconds: float, run_delivery: bool,
+                 remote: RemoteControl | None = None, live: LivePublisher | None = None):
         self.config, self.app = config, app
         self.esl, self.tracker, self.store = esl, tracker, store
         self.policies, self.writes, self.sender = policies, writes, sender
@@ -47,6 +49,7 @@ class Controller:
         self.conferences = conferences
         self.metrics, self.node, self.status_seconds = metrics, node, status_seconds
         self.run_delivery = run_delivery
+        self.remote, self.live = remote, live  # call control through the database (issue 12)
         self._greenlets: list[gevent.Greenlet] = []
         self._http = None
         self._maintenance_stop = threading.Event()
@@ -79,6 +82,9 @@ class Controller:
         self.policies.start()
         self.esl.start()
         self._greenlets.append(gevent.spawn(self._status_loop))
+        for part in (self.remote, self.live):
+            if part is not None:
+                part.start()
         port = self.config.get("CALLREC_METRICS_PORT", 0)
         if port:
             from gevent.pywsgi import WSGIServer
@@ -117,6 +123,9 @@ class Controller:
         self.esl.stop()
         for greenlet in self._greenlets:
             greenlet.kill(block=True, timeout=2)
+        for part in (self.remote, self.live):
+            if part is not None:
+                part.stop()
         self.policies.stop()
         # let pending database writes (finalisations) finish, but never hang on a dead database
         self.writes.idle.wait(timeout=5)
@@ -190,15 +199,19 @@ def build_controller(config: dict, app=None, *, run_delivery: bool = True,
     recordings_dir = config["CALLREC_RECORDINGS_DIR"]
     render = RenderContext(sounds_dir=config["CALLREC_SOUNDS_DIR"],
                            limit_seconds=int(config.get("CALLREC_RECORD_LIMIT_SECONDS", 0)))
-    sender = CommandSender(esl, tracker, policies, writes, render, recordings_dir, metrics)
+    sender = CommandSender(esl, tracker, policies, writes, render, recordings_dir, metrics,
+                           call_log=bool(config.get("CALLREC_CALL_LOG", True)))
     calls = CallRecording(tracker, policies, sender, recordings_dir, esl=esl)
     manual = ManualControl(tracker, policies, sender, recordings_dir)
     phone_key = PhoneRecordKey(tracker, policies, sender, recordings_dir, esl=esl)
     conferences = Conferences(tracker, policies, sender, recordings_dir)
     resync = Resync(esl, tracker, store, sender, calls)
     node = config.get("CALLREC_NODE_NAME") or socket.gethostname()
+    remote = RemoteControl(store, tracker, policies, sender, writes, recordings_dir,
+                           float(config.get("CALLREC_CONTROL_POLL_SECONDS", 0.25)))
+    live = LivePublisher(tracker, policies, writes, node)
     return Controller(config=config, app=app, esl=esl, tracker=tracker, store=store, policies=policies,
                       writes=writes, sender=sender, calls=calls, manual=manual, phone_key=phone_key,
                       conferences=conferences, resync=resync,
                       metrics=metrics, node=node, status_seconds=float(config.get("CALLREC_STATUS_SECONDS", 5)),
-                      run_delivery=run_delivery)
+                      run_delivery=run_delivery, remote=remote, live=live)

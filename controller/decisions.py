@@ -15,7 +15,7 @@ from urllib.parse import quote
 from callrec.policy import CodePair, EffectivePolicy
 
 from .facts import INCOMING, OUTGOING, REDIRECTED
-from .tracker import LegState, OwnRecording, Tracker
+from .tracker import NOT_RECORDED, LegState, OwnRecording, Tracker
 
 AUTO, MANUAL, PHONE = "auto", "manual", "phone"
 ANNOUNCEMENT = "callrec/call-recording-started.wav"
@@ -62,6 +62,8 @@ class StartRecording:
     path: str
     announce_to: tuple[str, ...] = ()
     resume: bool = False
+    reason: str = ""  # why, in words, for the call log ("auto outgoing: ...", "start code *44 pressed")
+    request_id: int = 0  # a CallRequest (REST API, Calls now) this carries out: its outcome is written back
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class StopRecording:
     account: str
     path: str
     announce_to: tuple[str, ...] = ()
+    reason: str = ""  # for the call log ("stop code *45 pressed")
+    request_id: int = 0  # a CallRequest this carries out
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,51 @@ class Announce:
     legs: tuple[str, ...]
 
 
-Decision = StartRecording | StopRecording | AdoptRecording | RefuseRecording | Finalise | Announce
+@dataclass(frozen=True)
+class NotRecorded:
+    """No recording for `account` on this leg, and why (`code` for machines, `reason` in words): no command, only
+    the call log's entry (issue 12)."""
+
+    leg_uuid: str
+    account: str
+    direction: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the call log tells about `account`'s leg besides its decision: a code pressed and what it did, a
+    redirect by a party that is not an account. No command."""
+
+    leg_uuid: str
+    account: str
+    direction: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LogCall:
+    """The leg hung up: write `account`'s call-log entry. `decision`/`code`/`reason`/`notes` are what the leg's
+    decisions explained by then, else what hangup alone can tell (never connected, voicemail); a start still in
+    flight at hangup may change them: the sender runs this after it and then reads the leg again."""
+
+    leg_uuid: str
+    account: str
+    direction: str
+    call_key: str
+    caller: str
+    callee: str
+    started_us: int
+    ended_us: int
+    decision: str
+    code: str
+    reason: str
+    notes: tuple[str, ...] = ()
+
+
+Decision = (StartRecording | StopRecording | AdoptRecording | RefuseRecording | Finalise | Announce | NotRecorded
+            | Note | LogCall)
 
 
 @dataclass(frozen=True)
@@ -174,6 +222,45 @@ def is_voicemail_leg(leg: LegState, voicemail_numbers: tuple[str, ...]) -> bool:
     return leg.current_application == "bridge" and "loopback/app=voicemail" in data
 
 
+def voicemail_reason(leg: LegState, voicemail_numbers: tuple[str, ...]) -> tuple[str, str] | None:
+    """(code, words) when the leg is a voicemail call: retrieval (an access number, the voicemail application) or the
+    stock no-answer divert (`loopback/app=voicemail`); None otherwise. Same tests as `is_voicemail_leg`."""
+    if leg.destination and leg.destination in voicemail_numbers:
+        return "voicemail_retrieval", f"a call to voicemail retrieval ({leg.destination}) is never recorded"
+    if leg.current_application == "voicemail":
+        return "voicemail_retrieval", "a call answered by the voicemail application is never recorded"
+    if is_voicemail_leg(leg, voicemail_numbers):
+        return "voicemail_divert", "diverted to voicemail: a call to a voice mailbox is never recorded"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ reasons
+def config_words(policy: EffectivePolicy) -> str:
+    """Whose configuration decided: `product "Basic"` or `account 1001's own configuration` (Override on)."""
+    source = policy.config_source
+    if source.kind == "product":
+        return f'product "{source.name}"'
+    return f"account {source.name}'s own configuration"
+
+
+def auto_reason(policy: EffectivePolicy, direction: str) -> str:
+    return f"auto {direction}: {config_words(policy)} records {direction} calls automatically"
+
+
+def why_not_auto(policy: EffectivePolicy, direction: str) -> tuple[str, str]:
+    """(code, words) of why a call in `direction` is not recorded automatically under `policy`."""
+    if not policy.enabled:
+        return "recording_disabled", f"{config_words(policy)} has recording disabled"
+    return f"{direction}_off", f"{direction} calls off: {config_words(policy)} does not record {direction} calls " \
+                               "automatically"
+
+
+def why_no_manual(policy: EffectivePolicy) -> str:
+    if not policy.enabled:
+        return f"{config_words(policy)} has recording disabled"
+    return f"{config_words(policy)} has manual recording control off"
+
+
 # ---------------------------------------------------------------------------------------------- DTMF
 def feed_digit(buffer: str, last_us: int, digit: str, now_us: int, timeout_ms: int,
                codes: CodePair) -> tuple[str, str | None]:
@@ -193,16 +280,16 @@ def feed_digit(buffer: str, last_us: int, digit: str, now_us: int, timeout_ms: i
 
 # ------------------------------------------------------------------------------------------ deciders
 def _start(tracker: Tracker, leg: LegState, account: str, direction: str, trigger: str,
-           root: str, ext: str, key_candidates: list[str]) -> StartRecording:
+           root: str, ext: str, key_candidates: list[str], reason: str = "") -> StartRecording:
     existing = leg.recordings.get(account)
     if existing is not None:  # stop then start: continue the same file
         existing.active, existing.stopped_by_user = True, False
         return StartRecording(leg.uuid, existing.call_key, account, existing.direction, existing.trigger,
-                              existing.path, resume=True)
+                              existing.path, resume=True, reason=reason)
     key = tracker.claim_key(key_candidates, account, leg.uuid)
     path = recording_path(root, key, account, leg.created_us, ext)
     leg.recordings[account] = OwnRecording(account, key, path, direction, trigger, active=True)
-    return StartRecording(leg.uuid, key, account, direction, trigger, path)
+    return StartRecording(leg.uuid, key, account, direction, trigger, path, reason=reason)
 
 
 def call_parties(leg: LegState) -> tuple[str, ...]:
@@ -230,7 +317,9 @@ def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: Policy
     vm = settings.voicemail_numbers
     if is_voicemail_leg(a, vm) or is_voicemail_leg(b, vm):
         a.voicemail = b.voicemail = True
-        return []
+        code, reason = voicemail_reason(a, vm) or voicemail_reason(b, vm) or ("voicemail", "voicemail call")
+        return [NotRecorded(leg.uuid, leg.account, leg.account_direction or INCOMING, code, reason)
+                for leg in (a, b) if leg.account is not None and policy_for(leg.account) is not None]
     decisions: list[Decision] = []
     announce = False
     for leg in (a, b):
@@ -239,19 +328,36 @@ def decide_bridge(tracker: Tracker, a: LegState, b: LegState, policy_for: Policy
         if leg.account in leg.recordings:  # re-bridge, hold, transfer: one recording per leg and account
             continue
         policy = policy_for(leg.account)
-        if policy is None or not policy.auto_record(leg.account_direction):
+        if policy is None:
+            continue
+        if not policy.auto_record(leg.account_direction):
+            decisions.append(NotRecorded(leg.uuid, leg.account, leg.account_direction,
+                                         *why_not_auto(policy, leg.account_direction)))
             continue
         announce = announce or policy.announcement
         decisions.append(_start(tracker, leg, leg.account, leg.account_direction, AUTO, root,
-                                settings.record_format, [leg.call_uuid or leg.uuid]))
+                                settings.record_format, [leg.call_uuid or leg.uuid],
+                                auto_reason(policy, leg.account_direction)))
     redirector = find_redirector(tracker, a, b)
     if redirector and redirector not in (a.account, b.account) and redirector not in a.redirects_done:
         a.redirects_done.add(redirector)
         policy = policy_for(redirector)
-        if policy is not None and policy.auto_record_redirected and redirector not in a.recordings:
+        if policy is None:
+            decisions.extend(Note(leg.uuid, leg.account, leg.account_direction or INCOMING,
+                                  f"redirected by {redirector}, which is not an account: no recording for a "
+                                  "redirecting party") for leg in (a, b)
+                             if leg.account is not None and policy_for(leg.account) is not None)
+        elif redirector in a.recordings:
+            pass
+        elif not policy.auto_record_redirected:
+            code, reason = why_not_auto(policy, REDIRECTED)
+            decisions.append(NotRecorded(a.uuid, redirector, REDIRECTED, code, f"{redirector} redirected the call; "
+                                         f"{reason}"))
+        else:
             announce = announce or policy.announcement
             decisions.append(_start(tracker, a, redirector, REDIRECTED, AUTO, root,
-                                    settings.record_format, [b.uuid, a.uuid]))
+                                    settings.record_format, [b.uuid, a.uuid],
+                                    f"{redirector} redirected the call; {auto_reason(policy, REDIRECTED)}"))
     decisions = announce_once(decisions, (a.uuid, b.uuid), announce)
     return decisions + announce_to_new_parties(a, b, policy_for, announced=announce)
 
@@ -338,22 +444,75 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
     leg.dtmf_buffer, action = feed_digit(leg.dtmf_buffer, leg.dtmf_last_us, digit, now_us,
                                          settings.dtmf_timeout_ms, policy.codes)
     leg.dtmf_last_us = now_us
-    if action is None or not policy.manual_control:
+    if action is None:
         return []
     account = leg.account
+    direction = leg.account_direction or OUTGOING
+    code = policy.codes.start if action == "start" else policy.codes.stop
+    if not policy.manual_control:
+        return [Note(leg.uuid, account, direction, f"{action} code {code} pressed: ignored, {why_no_manual(policy)}")]
     if action == "start":
         if leg.active_recording(account):
-            return []
-        start = _start(tracker, leg, account, leg.account_direction or OUTGOING, MANUAL, root,
-                       settings.record_format, [leg.call_uuid or leg.uuid])
+            return [Note(leg.uuid, account, direction, f"start code {code} pressed: already recording")]
+        start = _start(tracker, leg, account, direction, MANUAL, root,
+                       settings.record_format, [leg.call_uuid or leg.uuid], f"manual: start code {code} pressed")
         if policy.announcement:
             leg.recordings[account].heard_by = frozenset(call_parties(leg))
         return announce_once([start], call_parties(leg), policy.announcement)
     rec = leg.active_recording(account)
     if rec is None:
-        return []
+        return [Note(leg.uuid, account, direction, f"stop code {code} pressed: nothing was recording")]
     rec.active, rec.stopped_by_user = False, True
-    return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else ())]
+    return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else (),
+                          reason=f"stop code {code} pressed")]
+
+
+REMOTE_ACTIONS = ("start", "stop")
+
+
+def decide_remote(tracker: Tracker, leg: LegState | None, account: str, action: str, request_id: int,
+                  policy: EffectivePolicy | None, settings: RecordingSettings,
+                  root: str) -> tuple[list[Decision], str | None]:
+    """A start/stop asked over the REST API or the Calls now page (a CallRequest row): the same rules as the
+    account's codes -- manual control allowed, and the account's own leg (or a leg it records as the redirecting
+    party). Returns (decisions, None) when accepted, ([], why in words) when refused."""
+    if leg is None or leg.hung_up:
+        return [], "the call leg is not in progress"
+    if action not in REMOTE_ACTIONS:
+        return [], f"unknown action {action!r}"
+    if account != leg.account and account not in leg.recordings:
+        return [], f"account {account} is not on this call leg"
+    if policy is None:
+        return [], f"{account} is not an account"
+    if leg.voicemail:
+        return [], "a call to a voice mailbox is never recorded"
+    if not policy.manual_control:
+        return [], why_no_manual(policy)
+    reason = f"manual: {action} asked over the API (request {request_id})"
+    if action == "start":
+        if leg.active_recording(account):
+            return [], "already recording"
+        rec = leg.recordings.get(account)
+        direction = rec.direction if rec else (leg.account_direction or OUTGOING)
+        start = replace(_start(tracker, leg, account, direction, MANUAL, root, settings.record_format,
+                               [leg.call_uuid or leg.uuid], reason), request_id=request_id)
+        if policy.announcement:
+            leg.recordings[account].heard_by = frozenset(call_parties(leg))
+        return announce_once([start], call_parties(leg), policy.announcement), None
+    rec = leg.active_recording(account)
+    if rec is None:
+        return [], "nothing is recording"
+    rec.active, rec.stopped_by_user = False, True
+    return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else (),
+                          reason=reason, request_id=request_id)], None
+
+
+def live_state(leg: LegState, account: str) -> str:
+    """The account's recording on the leg, for the Calls now page: recording / stopped / off."""
+    rec = leg.recordings.get(account)
+    if rec is None:
+        return "off"
+    return "recording" if rec.active else "stopped"
 
 
 def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_key: bool,
@@ -408,23 +567,65 @@ def decide_conference(tracker: Tracker, leg: LegState, policy: EffectivePolicy |
     if is_voicemail_leg(leg, settings.voicemail_numbers):
         leg.voicemail = True
         return []
-    if leg.account in leg.recordings or policy is None or not policy.auto_record(leg.account_direction):
+    if leg.account in leg.recordings or policy is None:
         return []
+    if not policy.auto_record(leg.account_direction):
+        return [NotRecorded(leg.uuid, leg.account, leg.account_direction,
+                            *why_not_auto(policy, leg.account_direction))]
     # in a conference the leg's own audio reaches every other member; the member itself does not hear it
     return announce_once([_start(tracker, leg, leg.account, leg.account_direction, AUTO, root,
-                                 settings.record_format, [leg.call_uuid or leg.uuid])],
+                                 settings.record_format, [leg.call_uuid or leg.uuid],
+                                 auto_reason(policy, leg.account_direction) + " (a conference)")],
                          (leg.uuid,), policy.announcement)
 
 
-def decide_hangup(leg: LegState) -> list[Decision]:
-    """The leg is gone: finalise every recording it made (ours and adopted ones).
+def decide_hangup(leg: LegState, policy_for: PolicyLookup | None = None, voicemail_numbers: tuple[str, ...] = (),
+                  ended_us: int = 0) -> list[Decision]:
+    """The leg is gone: log it for every account it concerned (with `policy_for`), then finalise every recording it
+    made (ours and adopted ones).
 
     Starts still in flight are included: the sender runs a leg's decisions in order and finalises only what
-    FreeSWITCH accepted.
+    FreeSWITCH accepted. The log entries come first: a finalised leg is kept compact, without its explanations.
     """
     for rec in leg.recordings.values():
         rec.active = False
-    return [Finalise(leg.uuid, rec.call_key, rec.account, rec.path) for rec in leg.recordings.values()]
+    logs: list[Decision] = [] if policy_for is None else call_log_decisions(leg, policy_for, voicemail_numbers,
+                                                                             ended_us)
+    return logs + [Finalise(leg.uuid, rec.call_key, rec.account, rec.path) for rec in leg.recordings.values()]
+
+
+def call_log_decisions(leg: LegState, policy_for: PolicyLookup, voicemail_numbers: tuple[str, ...],
+                       ended_us: int = 0) -> list[LogCall]:
+    """One LogCall per account of the leg (its own, a redirecting one) that is an account; what hangup alone knows
+    is the fallback reason: a voicemail call, or a leg that never reached another party."""
+    accounts = [leg.account] if leg.account is not None else []
+    for account in (*(leg.explained or ()), *leg.recordings):
+        if account not in accounts:
+            accounts.append(account)
+    if not accounts:
+        return []
+    if leg.voicemail:
+        code, reason = voicemail_reason(leg, voicemail_numbers) or (
+            "voicemail", "a call to a voice mailbox is never recorded")
+    elif leg.partner is None and not leg.previous_partners:
+        code, reason = "never_connected", "never connected: the call was not answered by another party"
+    else:
+        code, reason = "no_rule", "no recording rule applied to this leg"
+    logs = []
+    for account in accounts:
+        if policy_for(account) is None:
+            continue  # a SIP user that is not an account (or no longer is)
+        rec = leg.recordings.get(account)
+        direction = rec.direction if rec is not None else (
+            leg.account_direction if account == leg.account else REDIRECTED) or INCOMING
+        entry = (leg.explained or {}).get(account)
+        explained = entry is not None and entry.reason
+        logs.append(LogCall(
+            leg.uuid, account, direction, rec.call_key if rec is not None else (leg.call_uuid or leg.uuid),
+            leg.caller_number, leg.callee_number or leg.destination, leg.created_us, ended_us,
+            entry.decision if explained else NOT_RECORDED, entry.code if explained else code,
+            entry.reason if explained else reason, tuple(entry.notes) if entry is not None else ()))
+    return logs
 
 
 # ------------------------------------------------------------------------------------------ rendering

@@ -14,14 +14,15 @@ from dataclasses import replace
 
 import gevent
 
-from .decisions import (AdoptRecording, Announce, Decision, Finalise, RefuseRecording, RenderContext, StartRecording,
-                        StopRecording, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
-                        decide_hangup, is_voicemail_leg, recording_path, render_command, reply_ok, safe_file_path)
+from .decisions import (AdoptRecording, Announce, Decision, Finalise, LogCall, Note, NotRecorded, RefuseRecording,
+                        RenderContext, StartRecording, StopRecording, decide_bridge, decide_conference, decide_dtmf,
+                        decide_foreign_recording, decide_hangup, is_voicemail_leg, recording_path, render_command,
+                        reply_ok, safe_file_path)
 from .esl import EslClient, EslError, EslEvent
 from .facts import creation_facts, event_time_us, leg_facts, record_facts
 from .policies import PolicyCache
-from .store import RecordingRow, Store, WriteQueue, inspect_file
-from .tracker import GoneLeg, LegState, Tracker
+from .store import CallLogRow, RecordingRow, Store, WriteQueue, inspect_file
+from .tracker import NOT_RECORDED, RECORDED, GoneLeg, LegState, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ class CommandSender:
     """Carries out decisions: per leg, in order, each command after the previous one succeeded."""
 
     def __init__(self, esl: EslClient, tracker: Tracker, policies: PolicyCache, writes: WriteQueue,
-                 render: RenderContext, recordings_dir: str, metrics=None):
+                 render: RenderContext, recordings_dir: str, metrics=None, call_log: bool = True):
         self.esl, self.tracker, self.policies, self.writes = esl, tracker, policies, writes
+        self.call_log = call_log  # CALLREC_CALL_LOG: write the call log (issue 12); off only to measure its cost
         self.render = render
         self.recordings_dir = recordings_dir
         self.metrics = metrics
@@ -46,7 +48,13 @@ class CommandSender:
 
     def apply(self, decisions: list[Decision]) -> None:
         for decision in decisions:
+            if isinstance(decision, (NotRecorded, Note)):
+                self._explain_now(decision)  # no command: nothing to wait for, no greenlet
+                continue
             queue = self._queues.get(decision.leg_uuid)
+            if queue is None and isinstance(decision, LogCall):
+                self._log_call(decision)  # nothing in flight on the leg: its explanation is final
+                continue
             if queue is None:
                 queue = self._queues[decision.leg_uuid] = collections.deque([decision])
                 if isinstance(decision, StartRecording):
@@ -87,6 +95,51 @@ class CommandSender:
 
     def idle(self) -> bool:
         return not self._queues
+
+    # -- the call log (issue 12): explanations kept on the leg, one row per account at hangup -----------------
+    def _explain_now(self, decision: NotRecorded | Note) -> None:
+        leg = self.tracker.get(decision.leg_uuid)
+        if not isinstance(leg, LegState):
+            return
+        if isinstance(decision, NotRecorded):
+            logger.debug("call leg %s: not recorded for account %s: %s", decision.leg_uuid, decision.account,
+                         decision.reason)
+            leg.explain(decision.account, decision.direction, NOT_RECORDED, decision.code, decision.reason)
+        else:
+            leg.note(decision.account, decision.direction, decision.text)
+
+    def _request_done(self, request_id: int, status: str, detail: str) -> None:
+        """Write a CallRequest's outcome (REST API / Calls now) once FreeSWITCH answered."""
+        if request_id:
+            self.writes.submit("call request outcome", Store.finish_request, request_id, status, detail)
+
+    @staticmethod
+    def _explain(leg, account: str, direction: str, decision: str, code: str, reason: str) -> None:
+        if isinstance(leg, LegState):
+            leg.explain(account, direction, decision, code, reason)
+
+    @staticmethod
+    def _note(leg, account: str, direction: str, text: str) -> None:
+        if isinstance(leg, LegState):
+            leg.note(account, direction, text)
+
+    def _log_call(self, decision: LogCall) -> None:
+        if not self.call_log:
+            return
+        leg = self.tracker.get(decision.leg_uuid)
+        entry = leg.explained.get(decision.account) if isinstance(leg, LegState) and leg.explained else None
+        if entry is not None and entry.reason:  # ran after decisions still in flight at hangup: the latest word
+            decision = replace(decision, decision=entry.decision, code=entry.code, reason=entry.reason,
+                               notes=tuple(entry.notes))
+        row = CallLogRow(
+            call_key=decision.call_key, leg_uuid=decision.leg_uuid, account=decision.account,
+            direction=decision.direction, caller=decision.caller, callee=decision.callee,
+            started_us=decision.started_us, ended_us=decision.ended_us, decision=decision.decision,
+            code=decision.code, reason=decision.reason, notes=decision.notes)
+        # DEBUG: the row is the record; an INFO line per leg at hangup costs the hub measurably (bench/RESULTS.md)
+        logger.debug("call leg %s (call %s): account %s %s: %s", decision.leg_uuid, decision.call_key,
+                     decision.account, decision.decision.replace("_", " "), decision.reason)
+        self.writes.submit("call log", Store.log_call, row)
 
     def defer_finalise(self, decision: Finalise, grace_seconds: float) -> None:
         """Finalise once FreeSWITCH closed the file (its RECORD_STOP), at the latest after `grace_seconds`."""
@@ -134,11 +187,17 @@ class CommandSender:
             if leg is None or leg.hung_up:
                 logger.info("call leg %s: stop code after hangup; the recording ended with the call",
                             decision.leg_uuid)
+                self._request_done(decision.request_id, "done", "the call ended, and the recording with it")
                 return
             stop, *announcements = render_command(decision, self.render)
             ok, reply = self._api(decision.leg_uuid, stop.text)
             log = logger.info if ok else logger.warning
             log("call leg %s: recording for account %s stopped (%s)", decision.leg_uuid, decision.account, reply)
+            self._request_done(decision.request_id, "done" if ok else "failed",
+                               "recording stopped" if ok else f"FreeSWITCH did not stop the recording ({reply})")
+            rec = leg.recordings.get(decision.account)
+            self._note(leg, decision.account, rec.direction if rec else "", f"{decision.reason or 'stop'}: " + (
+                "recording stopped" if ok else f"FreeSWITCH did not stop the recording ({reply})"))
             for command in announcements if ok else ():
                 self._send_optional(decision.leg_uuid, command.text)
         elif isinstance(decision, AdoptRecording):
@@ -146,6 +205,8 @@ class CommandSender:
                         "account %s", decision.leg_uuid, decision.path, decision.account)
             if self.metrics:
                 self._count_started("phone")
+            self._explain(leg, decision.account, decision.direction, RECORDED, "phone_key",
+                          "manual: the phone's Record key")
             self.writes.submit("insert recording", Store.insert_recording,
                                self._row(leg, decision.account, decision.call_key, decision.direction, "phone",
                                          decision.path))
@@ -154,12 +215,18 @@ class CommandSender:
         elif isinstance(decision, RefuseRecording):
             logger.warning("call leg %s: refused the phone's own recording %s: %s", decision.leg_uuid,
                            decision.path, decision.reason)
+            if decision.account is not None:
+                self._explain(leg, decision.account, getattr(leg, "account_direction", None) or "incoming",
+                              NOT_RECORDED, "phone_key_refused", f"the phone's Record key was refused: "
+                              f"{decision.reason}")
             for command in render_command(decision, self.render):
                 ok, reply = self._api(decision.leg_uuid, command.text)
                 if not ok:
                     logger.warning("call leg %s: %s -> %s", decision.leg_uuid, command.text, reply)
         elif isinstance(decision, Finalise):
             self._finalise(decision, leg)
+        elif isinstance(decision, LogCall):
+            self._log_call(decision)
         elif isinstance(decision, Announce):
             if leg is not None and not leg.hung_up:
                 logger.info("call leg %s: recording announced to the party that joined the call", decision.leg_uuid)
@@ -171,12 +238,18 @@ class CommandSender:
         sent = self._sent.pop(id(decision), None)
         if sent is None and (leg is None or leg.hung_up):
             logger.info("call leg %s: gone before its recording could start", uuid)
+            self._request_done(decision.request_id, "failed", "the call ended before the recording could start")
+            self._explain(leg, decision.account, decision.direction, NOT_RECORDED, "ended_before_start",
+                          "the call ended before its recording could start")
             self._forget(leg, decision)
             return
         commands, handle = sent if sent is not None else (self._render_start(decision), None)
         ok, reply = self._api(uuid, commands[0].text, handle)
         if not ok:
             logger.error("call leg %s: cannot start recording for account %s: %s", uuid, decision.account, reply)
+            self._explain(leg, decision.account, decision.direction, NOT_RECORDED, "start_failed",
+                          f"FreeSWITCH did not start the recording ({reply})")
+            self._request_done(decision.request_id, "failed", f"FreeSWITCH did not start the recording ({reply})")
             if self.metrics:
                 self.metrics.recordings_failed.inc()
             self._forget(leg, decision)
@@ -184,8 +257,16 @@ class CommandSender:
         rec = leg.recordings.get(decision.account)
         if rec is not None:
             rec.confirmed = True
+        if decision.trigger == "manual":
+            self._note(leg, decision.account, decision.direction,
+                       f"{decision.reason}: recording {'resumed' if decision.resume else 'started'}")
+        self._explain(leg, decision.account, decision.direction, RECORDED,
+                      "manual" if decision.trigger == "manual" else f"{decision.trigger}_{decision.direction}",
+                      decision.reason or f"{decision.trigger} {decision.direction}")
         if self.metrics:
             self._count_started(decision.trigger)
+        self._request_done(decision.request_id, "done", "recording resumed" if decision.resume
+                           else "recording started")
         logger.info("call leg %s (call %s): %s for account %s (%s) to %s", uuid, decision.call_key,
                     "recording resumed" if decision.resume else f"{decision.trigger} recording started",
                     decision.account, decision.direction, decision.path)
@@ -344,8 +425,9 @@ class CallRecording(Handlers):
         # Order-tolerant: FreeSWITCH normally closes a recording (RECORD_STOP) before CHANNEL_HANGUP_COMPLETE, but
         # not on every version; a file still open is finalised at its RECORD_STOP (or after a grace period).
         now = []
-        for decision in decide_hangup(leg):
-            rec = leg.recordings.get(decision.account)
+        for decision in decide_hangup(leg, self.policies.policy_for, self.policies.settings.voicemail_numbers,
+                                      event_time_us(event.headers)):
+            rec = leg.recordings.get(decision.account) if isinstance(decision, Finalise) else None
             if rec is not None and rec.file_open:
                 self.sender.defer_finalise(decision, self.record_stop_grace_seconds)
             else:

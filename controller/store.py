@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -34,7 +35,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callrec import outbox
-from callrec.models import Account, ControllerStatus, Delivery, PolicyRevision, Recording, Settings, db, utcnow
+from callrec.models import (Account, CallLog, CallRequest, ControllerStatus, Delivery, LiveLeg, PolicyRevision,
+                            Recording, Settings, db, utcnow)
 from callrec.policy import EffectivePolicy
 
 from .decisions import RecordingSettings
@@ -65,6 +67,24 @@ class RecordingRow:
     path: str
     caller: str
     callee: str
+
+
+@dataclass(frozen=True)
+class CallLogRow:
+    """One call-log entry (callrec.models.CallLog) as the controller hands it to the write queue."""
+
+    call_key: str
+    leg_uuid: str
+    account: str
+    direction: str
+    caller: str
+    callee: str
+    started_us: int
+    ended_us: int
+    decision: str
+    code: str
+    reason: str
+    notes: tuple[str, ...] = ()
 
 
 class Store:
@@ -152,6 +172,41 @@ class Store:
         (result,) = bulk_write([_FinaliseOp(row, policy, min_seconds, target, inspected)])
         _done()
         return result
+
+    @staticmethod
+    def log_call(row: CallLogRow) -> bool:
+        """Insert one call-log entry (a WriteQueue batch inserts all of its entries in one executemany)."""
+        bulk_log_calls([row])
+        _done()
+        return True
+
+    @staticmethod
+    def pending_requests(limit: int = 100) -> list[tuple[int, str, str, str, datetime]]:
+        """(id, leg uuid, account, action, created_at) of the oldest pending CallRequests."""
+        rows = db.session.execute(select(CallRequest.id, CallRequest.leg_uuid, CallRequest.account_number,
+                                         CallRequest.action, CallRequest.created_at)
+                                  .where(CallRequest.status == "pending")
+                                  .order_by(CallRequest.id).limit(limit)).all()
+        db.session.rollback()
+        return [tuple(row) for row in rows]
+
+    @staticmethod
+    def finish_request(request_id: int, status: str, detail: str) -> bool:
+        """Write a CallRequest's outcome (only once: a request that is no longer pending keeps its first one)."""
+        db.session.execute(update(CallRequest).where(CallRequest.id == request_id, CallRequest.status == "pending")
+                           .values(status=status, detail=detail[:2000], done_at=utcnow()))
+        _done()
+        return True
+
+    @staticmethod
+    def publish_live(node: str, rows: list[dict]) -> bool:
+        """Replace this node's LiveLeg rows by `rows` (the account legs in calls in progress)."""
+        db.session.execute(LiveLeg.__table__.delete().where(LiveLeg.node == node))
+        if rows:
+            now = utcnow()
+            db.session.execute(insert(LiveLeg.__table__), [dict(row, node=node, updated_at=now) for row in rows])
+        _done()
+        return True
 
     @staticmethod
     def heartbeat(node: str, connected: bool, core_uuid: str, last_event_at: datetime | None, detail: str) -> None:
@@ -320,6 +375,26 @@ def _insert_recordings(conn, inserts: list[dict]) -> list[int]:
     return [ids[(p["call_uuid"], p["account_number"])] for p in inserts]
 
 
+_CALL_LOG = CallLog.__table__
+_INSERT_CALL_LOG = insert(_CALL_LOG)
+
+
+def _when(us: int, default: datetime) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, timezone.utc) if us > 0 else default
+
+
+def bulk_log_calls(rows: list[CallLogRow]) -> None:
+    """INSERT call-log entries in one executemany (in the caller's transaction), with their accounts' ids."""
+    conn = db.session.connection()
+    account_ids = dict(conn.execute(_SELECT_ACCOUNTS, {"numbers": list({r.account for r in rows})}).all())
+    now = utcnow()
+    conn.execute(_INSERT_CALL_LOG, [dict(
+        call_key=r.call_key[:64], leg_uuid=r.leg_uuid[:64], account_id=account_ids.get(r.account),
+        account_number=r.account[:64], direction=r.direction, caller=r.caller[:255], callee=r.callee[:255],
+        started_at=_when(r.started_us, now), ended_at=_when(r.ended_us, now), decision=r.decision,
+        reason_code=r.code[:32], reason=r.reason, notes=json.dumps(list(r.notes))) for r in rows])
+
+
 class _Job:
     __slots__ = ("label", "fn", "args", "prepare", "on_done")
 
@@ -342,24 +417,36 @@ def _run_batch(jobs: list[_Job]) -> list:
         prepared.append(value)
     Store.batching = True
     try:
-        results: list = []
+        results: list = [None] * len(jobs)
         ops: list = []  # consecutive recording writes, run together by bulk_write
+        op_slots: list[int] = []  # their jobs' positions in `results`
+        call_logs: list = []  # the batch's call-log entries: one executemany (no other row depends on them)
         with db.session.no_autoflush:  # other jobs: one flush for the whole batch (at the commit)
-            for job, value in zip(jobs, prepared):
+            for index, (job, value) in enumerate(zip(jobs, prepared)):
+                if job.fn is Store.log_call:
+                    call_logs.append(job.args[0])
+                    results[index] = True
+                    continue
                 if job.fn is Store.insert_recording:
                     ops.append(_InsertOp(*job.args))
+                    op_slots.append(index)
                     continue
                 if job.fn is Store.finalise:
                     ops.append(_FinaliseOp(*job.args, inspected=value))
+                    op_slots.append(index)
                     continue
                 if ops:
-                    results.extend(bulk_write(ops))
-                    ops = []
+                    for slot, result in zip(op_slots, bulk_write(ops)):
+                        results[slot] = result
+                    ops, op_slots = [], []
                     time.sleep(0)
-                results.append(job.fn(*job.args, prepared=value) if job.prepare is not None else job.fn(*job.args))
+                results[index] = job.fn(*job.args, prepared=value) if job.prepare is not None else job.fn(*job.args)
                 time.sleep(0)  # a real thread: hand the GIL to the event loop between writes, not every 5 ms
             if ops:
-                results.extend(bulk_write(ops))
+                for slot, result in zip(op_slots, bulk_write(ops)):
+                    results[slot] = result
+            if call_logs:
+                bulk_log_calls(call_logs)
         Store.batching = False
         db.session.commit()
     finally:

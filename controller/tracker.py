@@ -29,6 +29,20 @@ class OwnRecording:
     heard_by: frozenset[str] = frozenset()  # legs whose phones heard this recording announced
 
 
+RECORDED, NOT_RECORDED = "recorded", "not_recorded"
+
+
+@dataclass(slots=True)
+class Explained:
+    """Why one account's leg was (not) recorded, in words, for the call log (issue 12)."""
+
+    direction: str
+    decision: str = NOT_RECORDED
+    code: str = ""
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
 @dataclass(slots=True)  # no per-instance __dict__: ~1 KB less per remembered leg
 class LegState:
     uuid: str
@@ -65,6 +79,34 @@ class LegState:
     dtmf_last_us: int = 0
     hung_up: bool = False
     gone_at: float = 0.0
+    explained: dict[str, Explained] | None = None  # by account number; created on the first explanation
+
+    def explain(self, account: str, direction: str, decision: str, code: str, reason: str) -> None:
+        """Set why `account`'s leg is (not) recorded. A recording, once made, stays the decision; a recording that
+        comes after a refusal (a start code after "incoming calls off") keeps the refusal as a note."""
+        if self.explained is None:
+            self.explained = {}
+        entry = self.explained.get(account)
+        if entry is None:
+            self.explained[account] = Explained(direction, decision, code, reason)
+            return
+        if entry.decision == RECORDED and decision != RECORDED:
+            entry.notes.append(reason)
+            return
+        if entry.reason and entry.reason != reason and decision == RECORDED and entry.decision != RECORDED:
+            entry.notes.insert(0, f"not recorded at first: {entry.reason}")  # it came first
+        if entry.decision == RECORDED and decision == RECORDED:
+            return  # a resume after a stop: the first reason stands
+        entry.decision, entry.code, entry.reason = decision, code, reason
+
+    def note(self, account: str, direction: str, text: str) -> None:
+        """Add what happened on the leg for `account` (a code pressed and what it did, a redirect seen)."""
+        if self.explained is None:
+            self.explained = {}
+        entry = self.explained.get(account)
+        if entry is None:
+            entry = self.explained[account] = Explained(direction)
+        entry.notes.append(text)
 
     def update(self, facts: LegFacts) -> None:
         """Merge what an event says; identity is kept once known (see the module docstring)."""

@@ -9,10 +9,11 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from callrec import calls as call_log
 from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
-from callrec.models import (Account, ApiToken, Customer, CustomerClass, DialingRule, Product, Recording, db,
-                            get_settings, utcnow)
+from callrec.models import (Account, ApiToken, CallLog, CallRequest, Customer, CustomerClass, DialingRule, Product,
+                            Recording, db, get_settings, utcnow)
 from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
 from callrec.validation import MAX_ID
@@ -199,3 +200,49 @@ def delete_recording(object_id: int):
     recording = services.get(Recording, object_id)
     recording_files.delete_recording(db.session, recording, current_app.config["RECORDINGS_DIR"])
     return "", 204
+
+
+@bp.get("/calls")
+def list_calls():
+    """The call log: every account's leg with its decision and the reason in words, newest first (issue 12)."""
+    page, per_page = _page_args()
+    try:
+        query = call_log.call_query(request.args)
+    except ValueError as exc:
+        raise ValidationFailed("Invalid filter.", {"filter": str(exc)}) from None
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    entries = list(result.items)
+    recordings = call_log.recordings_of(db.session, entries)
+    return jsonify({"items": [call_log.call_to_dict(e, recordings[e.id]) for e in entries], "total": result.total,
+                    "page": page, "per_page": per_page})
+
+
+@bp.get("/calls/<int:object_id>")
+def get_call(object_id: int):
+    entry = services.get(CallLog, object_id)
+    return jsonify(call_log.call_to_dict(entry, call_log.recordings_of(db.session, [entry])[entry.id]))
+
+
+@bp.get("/calls/live")
+def list_live_calls():
+    """Account legs in calls in progress, with their recording state (as the controller last published them)."""
+    legs = call_log.live_legs(db.session)
+    return jsonify({"items": [call_log.live_leg_to_dict(leg) for leg in legs], "total": len(legs)})
+
+
+@bp.post("/calls/<leg_uuid>/recording/<action>")
+def control_call(leg_uuid: str, action: str):
+    """Ask the controller to start or stop an account's recording on a call in progress: 202 and the request to
+    poll (Location); the controller acts within a second with the same rules as the account's codes."""
+    body = _json_body() if request.get_data() else {}
+    row = call_log.request_control(db.session, leg_uuid, action, body.get("account"), requested_by=(
+        f"api:{g.api_token.name}"))
+    response = jsonify(call_log.call_request_to_dict(row))
+    response.status_code = 202
+    response.headers["Location"] = f"{PREFIX}/call-requests/{row.id}"
+    return response
+
+
+@bp.get("/call-requests/<int:object_id>")
+def get_call_request(object_id: int):
+    return jsonify(call_log.call_request_to_dict(services.get(CallRequest, object_id)))

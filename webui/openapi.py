@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask
 
+from callrec.calls import DECISIONS
 from callrec.policy import CONFIG_FLAGS
 from callrec.recordings import DELIVERY_STATUSES, DIRECTIONS, STATUSES
 from callrec.validation import MAX_CODE_LENGTH, MAX_ID, VOICEMAIL_NUMBERS_MAX_LENGTH
@@ -158,13 +159,50 @@ def _schemas() -> dict:
                 "reason": {"type": "string"}, "attempts": {"type": "integer"},
                 "last_error": {"type": "string"}, "sent_at": time}}]},
         }, "required": ["id", "call_uuid", "account_id", "direction", "status", "started_at"]},
+        "Call": {"type": "object", "description": "One leg of one account the controller saw (the call log).",
+                 "properties": {
+            "id": ID, "call_key": {"type": "string", "description": "The recordings' call_uuid."},
+            "leg_uuid": {"type": "string"}, "account_id": {"type": ["integer", "null"]},
+            "account_number": {"type": "string"}, "direction": {"enum": list(DIRECTIONS)},
+            "caller": {"type": "string"}, "callee": {"type": "string"}, "started_at": time, "ended_at": time,
+            "decision": {"enum": list(DECISIONS)},
+            "reason_code": {"type": "string", "description": "e.g. auto_outgoing, manual, recording_disabled, "
+                                                             "incoming_off, voicemail_retrieval, voicemail_divert, "
+                                                             "never_connected, start_failed"},
+            "reason": {"type": "string", "description": "Why, in words."},
+            "notes": {"type": "array", "items": {"type": "string"},
+                      "description": "Codes pressed and what they did, redirects seen."},
+            "email": {"type": "object", "required": ["status", "explanation"], "properties": {
+                "status": {"enum": ["none", "waiting", *DELIVERY_STATUSES]},
+                "explanation": {"type": "string"}}},
+            "recordings": {"type": "array", "items": _ref("Recording")},
+        }, "required": ["id", "call_key", "account_number", "direction", "decision", "reason", "notes", "email",
+                        "recordings", "started_at"]},
+        "LiveLeg": {"type": "object", "description": "An account's leg in a call in progress.", "properties": {
+            "leg_uuid": {"type": "string"}, "call_key": {"type": "string"}, "account_number": {"type": "string"},
+            "direction": {"type": "string"}, "caller": {"type": "string"}, "callee": {"type": "string"},
+            "started_at": time, "recording": {"enum": ["recording", "stopped", "off"]},
+            "manual_control": BOOL, "node": {"type": "string"}, "updated_at": time},
+            "required": ["leg_uuid", "account_number", "recording"]},
+        "LiveLegList": _object({"items": {"type": "array", "items": _ref("LiveLeg")},
+                                "total": {"type": "integer", "minimum": 0}}, ("items", "total")),
+        "CallRequest": {"type": "object", "description": "A start/stop request; poll it until its status is not "
+                                                         "pending.", "properties": {
+            "id": ID, "leg_uuid": {"type": "string"}, "account_number": {"type": "string"},
+            "action": {"enum": ["start", "stop"]},
+            "status": {"enum": ["pending", "done", "refused", "failed"]},
+            "detail": {"type": "string", "description": "Why refused or failed; what was done."},
+            "requested_by": {"type": "string"}, "created_at": time, "done_at": time},
+            "required": ["id", "leg_uuid", "account_number", "action", "status", "detail"]},
+        "CallControl": _object({"account": {"type": "string", "minLength": 1, "maxLength": 64,
+                                            "description": "Default: the leg's account."}}),
     }
     for segment, (name, _) in RESOURCE_SCHEMAS.items():
         schemas[name] = _output(name)
         schemas[name + "Create"] = _object(INPUT_FIELDS[name], REQUIRED_ON_CREATE[name])
         schemas[name + "Update"] = _object(
             {**INPUT_FIELDS[name], "id": {**ID, "description": "Read-only: allowed only as the object's own id."}})
-    for name in [*(n for n, _ in RESOURCE_SCHEMAS.values()), "Recording"]:
+    for name in [*(n for n, _ in RESOURCE_SCHEMAS.values()), "Recording", "Call"]:
         schemas[name + "Page"] = _object({
             "items": {"type": "array", "items": _ref(name)},
             "total": {"type": "integer", "minimum": 0},
@@ -215,6 +253,20 @@ RECORDING_FILTERS = [
     {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {"name": "call_uuid", "in": "query", "schema": {"type": "string", "maxLength": 64}},
 ]
+CALL_FILTERS = [
+    {"name": "account_id", "in": "query", "schema": ID},
+    {"name": "account", "in": "query", "schema": {"type": "string", "maxLength": 64},
+     "description": "The account's number."},
+    {"name": "number", "in": "query", "schema": {"type": "string", "maxLength": 64},
+     "description": "Part of the account's, the caller's or the callee's number."},
+    {"name": "decision", "in": "query", "schema": {"enum": list(DECISIONS)}},
+    {"name": "reason_code", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+    {"name": "direction", "in": "query", "schema": {"enum": list(DIRECTIONS)}},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"},
+     "description": "ISO 8601 date or date-time (the leg's start); without an offset, UTC."},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "call_key", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+]
 
 
 def _resource_operation(endpoint: str, segment: str) -> dict:
@@ -256,6 +308,28 @@ OPERATIONS: dict[str, dict] = {
                             "responses": {"200": _json("RecordingPage", "One page"), **_errors(422)}},
     "api.get_recording": {"summary": "Get a recording", "parameters": [OBJECT_ID],
                           "responses": {"200": _json("Recording", "The recording"), **_errors(404)}},
+    "api.list_calls": {"summary": "The call log: every account's leg with its decision and reason, newest first",
+                       "parameters": CALL_FILTERS + PAGE_PARAMS,
+                       "responses": {"200": _json("CallPage", "One page"), **_errors(422)}},
+    "api.get_call": {"summary": "One call-log entry", "parameters": [OBJECT_ID],
+                     "responses": {"200": _json("Call", "The entry"), **_errors(404)}},
+    "api.list_live_calls": {"summary": "Account legs in calls in progress, with their recording state",
+                            "responses": {"200": _json("LiveLegList", "The legs"), **_errors()}},
+    "api.control_call": {
+        "summary": "Start or stop an account's recording on a call in progress (202: poll the request)",
+        "parameters": [
+            {"name": "leg_uuid", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
+            {"name": "action", "in": "path", "required": True,
+             "schema": {"enum": ["start", "stop", "pause", "resume"]},
+             "description": "pause and resume: 409 control-unavailable in this version."}],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("CallControl")}}},
+        "responses": {"202": {"description": "Accepted: the controller acts within a second",
+                              "headers": {"Location": {"schema": {"type": "string"},
+                                                       "description": "The request to poll"}},
+                              "content": {"application/json": {"schema": _ref("CallRequest")}}},
+                      **_errors(404, 409, 422)}},
+    "api.get_call_request": {"summary": "A start/stop request and its outcome", "parameters": [OBJECT_ID],
+                             "responses": {"200": _json("CallRequest", "The request"), **_errors(404)}},
     "api.delete_recording": {"summary": "Delete a recording and its file", "parameters": [OBJECT_ID],
                              "responses": {"204": {"description": "Deleted"}, **_errors(404)}},
     "api.recording_audio": {
@@ -274,7 +348,7 @@ OPERATIONS: dict[str, dict] = {
 
 def _path(rule: str) -> str:
     """'/api/v1/<resource>/<int:object_id>' -> '/api/v1/<resource>/{object_id}'."""
-    return re.sub(r"<(?:int:)?(object_id)>", r"{\1}", rule)
+    return re.sub(r"<(?:int:)?(object_id|leg_uuid|action)>", r"{\1}", rule)
 
 
 def routes(app: Flask) -> list[tuple[str, str, str, str | None]]:

@@ -79,6 +79,9 @@ def register(app: Flask) -> None:
     for module in (dashboard, settings, customer_classes, dialing_rules, customers, products, accounts,
                    recordings):
         app.register_blueprint(module.bp)
+    from . import calls
+
+    app.register_blueprint(calls.bp)  # the call log (issue 12)
     app.add_url_rule("/", "index", dashboard.index)  # the old name, kept for url_for("index")
 
     from .api import http_error, is_api_request

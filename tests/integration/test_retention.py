@@ -91,3 +91,17 @@ def test_the_controllers_retention_thread_purges_until_stopped(app, make):
     assert not thread.is_alive()
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Recording)) == 0
+
+
+def test_call_log_entries_past_the_retention_period_are_deleted(app):
+    from callrec.models import CallLog
+
+    with app.app_context():
+        get_settings().retention_days = 30
+        for key, age in (("old-1", 31), ("old-2", 400), ("recent", 29)):
+            db.session.add(CallLog(call_key=key, leg_uuid=key, account_number="1000", direction="outgoing",
+                                   started_at=NOW - timedelta(days=age), decision="not_recorded",
+                                   reason="never connected"))
+        db.session.commit()
+        purge_expired(db.session, app.config["RECORDINGS_DIR"], now=NOW, limit=1)  # more than one batch
+        assert [c.call_key for c in db.session.scalars(db.select(CallLog))] == ["recent"]

@@ -5,7 +5,7 @@ import pytest
 
 from callrec.policy import AccountFacts, CodePair, CustomerFacts, ProductFacts, RecordingConfig, SettingsFacts, \
     resolve_policy
-from controller.decisions import (Announce, RecordingSettings, RefuseRecording, RenderContext, StartRecording, StopRecording,
+from controller.decisions import (Announce, Note, NotRecorded, RecordingSettings, RefuseRecording, RenderContext, StartRecording, StopRecording,
                                   decide_bridge, decide_dtmf, decide_foreign_recording, feed_digit, is_voicemail_leg,
                                   recording_path, render_command, safe_file_path)
 from controller.tracker import LegState, Tracker
@@ -19,6 +19,11 @@ def policy(number, **flags):
     cfg = RecordingConfig(**{"enabled": True, **flags})
     return resolve_policy(AccountFacts(number, f"{number}@x", True, cfg, 1), ProductFacts("p", RecordingConfig()),
                           CustomerFacts("c", "k", True), SettingsFacts(True, CODES))
+
+
+def starts(decisions):
+    """The decisions that act (commands); NotRecorded and Note only explain, for the call log."""
+    return [d for d in decisions if not isinstance(d, (NotRecorded, Note))]
 
 
 def leg(uuid, account=None, direction=None, **kw):
@@ -40,8 +45,10 @@ def test_bridge_auto_records_each_account_on_its_own_leg_by_its_own_policy(a_fla
     tracker = Tracker()
     a, b = leg("A", "1000", "outgoing"), leg("B", "1001", "incoming")
     decisions = decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT)
-    assert [(d.leg_uuid, d.account, d.direction) for d in decisions] == expected
-    assert decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT) == []  # a re-bridge starts nothing
+    assert [(d.leg_uuid, d.account, d.direction) for d in starts(decisions)] == expected
+    # every account leg not started is explained
+    assert {d.leg_uuid for d in decisions if isinstance(d, NotRecorded)} == {"A", "B"} - {e[0] for e in expected}
+    assert starts(decide_bridge(tracker, a, b, policies.get, SETTINGS, ROOT)) == []  # a re-bridge starts nothing
 
 
 @pytest.mark.parametrize("b_kwargs", [
@@ -52,7 +59,7 @@ def test_voicemail_bridges_are_recorded_for_nobody(b_kwargs):
     policies = {"1000": policy("1000", auto_record_outgoing=True)}
     a = leg("A", "1000", "outgoing")
     b = leg("B", **b_kwargs)
-    assert decide_bridge(Tracker(), a, b, policies.get, SETTINGS, ROOT) == []
+    assert starts(decide_bridge(Tracker(), a, b, policies.get, SETTINGS, ROOT)) == []
     assert a.voicemail
 
 
@@ -101,14 +108,14 @@ def test_manual_stop_then_start_continues_the_same_file():
     (again,) = press("*44")
     assert isinstance(start, StartRecording) and isinstance(stop, StopRecording)
     assert again.resume and again.path == start.path == stop.path
-    assert press("*44") == []  # already recording
+    assert starts(press("*44")) == []  # already recording
 
 
 def test_codes_do_nothing_without_manual_control_or_on_an_external_leg():
     tracker = Tracker()
     a = leg("A", "1000", "outgoing")
     p = policy("1000", manual_control=False)
-    assert [d for digit in "*44" for d in decide_dtmf(tracker, a, digit, 1, p, SETTINGS, ROOT)] == []
+    assert starts([d for digit in "*44" for d in decide_dtmf(tracker, a, digit, 1, p, SETTINGS, ROOT)]) == []
     ext = leg("E")
     assert [d for digit in "*44" for d in decide_dtmf(tracker, ext, digit, 1, None, SETTINGS, ROOT)] == []
 
@@ -171,7 +178,7 @@ def test_one_bridge_announces_once_to_both_parties_whatever_number_of_recordings
                                                                                             announced_by):
     policies = {"1000": policy("1000", **a_flags), "1001": policy("1001", **b_flags)}
     a, b = leg("A", "1000", "outgoing"), leg("B", "1001", "incoming")
-    decisions = decide_bridge(Tracker(), a, b, policies.get, SETTINGS, ROOT)
+    decisions = starts(decide_bridge(Tracker(), a, b, policies.get, SETTINGS, ROOT))
     announcing = [d for d in decisions if d.announce_to]
     if announced_by is None:
         assert announcing == []

@@ -263,7 +263,8 @@ def test_an_account_calling_a_conference_is_an_outgoing_call_and_auto_recorded()
 def test_a_conference_that_dials_an_account_out_is_its_incoming_call():
     tracker = Tracker()
     leg = tracker.observe(leg_facts(outbound("B", "1001", "B")))
-    assert decide_conference(tracker, leg, policy("1001", auto_record_outgoing=True), SETTINGS, ROOT) == []
+    (refusal,) = decide_conference(tracker, leg, policy("1001", auto_record_outgoing=True), SETTINGS, ROOT)
+    assert (refusal.code, refusal.account) == ("incoming_off", "1001")  # not started: explained for the call log
     (start,) = decide_conference(tracker, leg, policy("1001", auto_record_incoming=True), SETTINGS, ROOT)
     assert start.direction == "incoming"
 
