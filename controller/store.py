@@ -154,6 +154,16 @@ class Store:
         return result
 
     @staticmethod
+    def save_pauses(call_key: str, account: str, pauses: tuple[tuple[int, int], ...]) -> int:
+        """Write a recording's PCI pause intervals (the whole list: a retried write changes nothing)."""
+        value = [{"paused_at": _iso(start), "resumed_at": _iso(end) if end else None} for start, end in pauses]
+        result = db.session.execute(update(_REC).where(_REC.c.call_uuid == call_key,
+                                                       _REC.c.account_number == account)
+                                    .values(paused_intervals=value))
+        _done()
+        return result.rowcount
+
+    @staticmethod
     def heartbeat(node: str, connected: bool, core_uuid: str, last_event_at: datetime | None, detail: str) -> None:
         row = db.session.get(ControllerStatus, node)
         if row is None:
@@ -164,6 +174,10 @@ class Store:
             row.last_event_at = last_event_at
         row.updated_at, row.detail = utcnow(), detail
         db.session.commit()
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).isoformat()
 
 
 def _done() -> None:
