@@ -472,6 +472,9 @@ class PhoneRecordKey(Handlers):
                 rec.file_open = False
                 if rec.active and (rec.trigger == "phone" or facts.completion_cause.startswith("success-maxtime")):
                     rec.active = False
+                    # the limit ended it while paused: the pause ends with it (a new start records unmasked)
+                    self.sender.apply(close_pauses(rec, leg.uuid, event_time_us(event.headers)
+                                                   or int(time.time() * 1e6)))
         self.sender.release_finalise((facts.uuid, facts.path))
 
 

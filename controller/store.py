@@ -129,7 +129,8 @@ class Store:
     def open_recordings() -> list[dict]:
         rows = db.session.scalars(select(Recording).where(Recording.status == "recording")).unique()
         return [dict(id=r.id, call_key=r.call_uuid, leg_uuid=r.leg_uuid, account=r.account_number,
-                     path=r.file_path, direction=r.direction, trigger=r.trigger) for r in rows]
+                     path=r.file_path, direction=r.direction, trigger=r.trigger,
+                     pauses=pauses_from_row(r.paused_intervals)) for r in rows]
 
     # -- writes -----------------------------------------------------------------------------------------
     # The per-call writes (insert at start, finalisation + Delivery row at hangup) are SQLAlchemy Core statements
@@ -178,6 +179,23 @@ class Store:
 
 def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, timezone.utc).isoformat()
+
+
+def _us(iso: str) -> int:
+    when = datetime.fromisoformat(iso)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return round(when.timestamp() * 1e6)
+
+
+def pauses_from_row(value) -> tuple[tuple[int, int], ...]:
+    """A row's `paused_intervals` back as the tracker's (paused at, resumed at or 0) in µs (resync: a controller
+    restarted mid-pause still knows the file is masked, so the resume code unmasks it)."""
+    try:
+        return tuple((_us(item["paused_at"]), _us(item["resumed_at"]) if item.get("resumed_at") else 0)
+                     for item in value or ())
+    except (KeyError, TypeError, ValueError, AttributeError):
+        logger.warning("unreadable paused_intervals %r: ignored", value)
+        return ()
 
 
 def _done() -> None:

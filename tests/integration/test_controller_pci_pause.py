@@ -104,3 +104,33 @@ def test_pause_codes_do_nothing_when_the_account_has_none(h):
     call.hangup("a")
     (rec,) = h.wait_finalised()
     assert h.commands(r"^uuid_record \S+ mask") == [] and rec.paused_intervals == []
+
+
+def test_a_controller_restarted_while_paused_still_unmasks_on_the_resume_code(h):
+    """The pause state is rebuilt from the row's open interval at the resync: the file stays masked across the
+    restart and the resume code pressed afterwards unmasks it and closes that same interval."""
+    from tests.integration.controller_harness import wait_for
+
+    h.account("1000", enabled=True, auto_record_outgoing=True, manual_control=True, codes=PCI)
+    h.start()
+    call = _call(h)
+    path = h.wait_command(r"^uuid_record %s start" % call.a.uuid).line.split()[3]
+    call.talk(seconds=1)
+    call.dtmf("a", "*46")
+    h.settle()
+    h.wait_command(r"^uuid_record %s mask " % call.a.uuid)
+    h.controller.stop()
+    h.start()
+    wait_for(lambda: h.controller.resync.runs == 1, 5, "the resync")
+    h.settle()
+    call.talk(seconds=2)
+    call.dtmf("a", "*47")
+    h.settle()
+    assert h.wait_command(r"^uuid_record %s unmask " % call.a.uuid).line.split()[3] == path
+    call.talk(seconds=1)
+    call.hangup("a")
+    (rec,) = h.wait_finalised()
+    (interval,) = rec.paused_intervals
+    assert 1.5 < _seconds(interval) < 2.5
+    assert audio.tone_level(path, audio.party_frequency("1000"), 0, 1.1, 1.8) == 0.0
+    assert _level(path, "1000", 3.2, 0.7) > 0.5
