@@ -118,3 +118,23 @@ def test_a_recording_never_paused_shows_no_pauses(app, api, logged_in):
     rec_id = make_recording(app, ids["account"], str(write_wav(Path(app.config["RECORDINGS_DIR"]) / "x.wav")))
     assert api.get(f"/api/v1/recordings/{rec_id}").json["paused_intervals"] == []
     assert "Paused" not in text_of(logged_in.get(f"/recordings/{rec_id}"))
+
+
+@pytest.mark.parametrize(("product", "settings", "sentence"), [
+    ({"manual_control": True}, {}, "PCI pause/resume codes: off — no pause/resume codes (global settings)"),
+    ({"manual_control": True}, {"record_pause_code": "*46", "record_resume_code": "*47"},
+     "PCI pause/resume codes: *46 / *47 (global settings)"),
+    ({"manual_control": False}, {"record_pause_code": "*46", "record_resume_code": "*47"},
+     "PCI pause/resume codes: *46 / *47 — not used while manual start/stop is not allowed (global settings)"),
+])
+def test_the_accounts_policy_panel_says_whether_pci_pause_is_on(app, logged_in, product, settings, sentence):
+    from callrec import services
+    from callrec.models import Product
+
+    ids = make_world(app)
+    with app.app_context():
+        services.update(services.get(Product, ids["product"]), {"call_recording": product})
+        if settings:
+            services.update_settings(settings)
+    page = text_of(logged_in.get(f"/accounts/{ids['account']}"))
+    assert sentence in page[page.index("Effective policy"):]
