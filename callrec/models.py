@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text,
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text,
                         UniqueConstraint, event, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -67,6 +67,9 @@ class Settings(db.Model):
     records_delivery_enabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     record_start_code: Mapped[str] = mapped_column(String(8), default="*44", nullable=False)
     record_stop_code: Mapped[str] = mapped_column(String(8), default="*45", nullable=False)
+    # PCI pause (issue 12): "" each, off until both are set
+    record_pause_code: Mapped[str] = mapped_column(String(8), default="", server_default="", nullable=False)
+    record_resume_code: Mapped[str] = mapped_column(String(8), default="", server_default="", nullable=False)
     voicemail_numbers: Mapped[str] = mapped_column(String(500), default="*98,vmain,4000", nullable=False)
     record_format: Mapped[str] = mapped_column(String(8), default="wav", nullable=False)
     record_stereo: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
@@ -85,7 +88,8 @@ class Settings(db.Model):
     def facts(self) -> pure.SettingsFacts:
         return pure.SettingsFacts(
             records_delivery_enabled=self.records_delivery_enabled,
-            default_codes=pure.CodePair(self.record_start_code, self.record_stop_code),
+            default_codes=pure.CodePair(self.record_start_code, self.record_stop_code,
+                                        self.record_pause_code or "", self.record_resume_code or ""),
         )
 
 
@@ -110,9 +114,14 @@ class DialingRule(db.Model):
     name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
     record_start_code: Mapped[str] = mapped_column(String(8), nullable=False)
     record_stop_code: Mapped[str] = mapped_column(String(8), nullable=False)
+    # PCI pause: the rule's four codes replace the settings' as a set (validated together); "": pause off
+    record_pause_code: Mapped[str] = mapped_column(String(8), default="", server_default="", nullable=False)
+    record_resume_code: Mapped[str] = mapped_column(String(8), default="", server_default="", nullable=False)
 
     def facts(self) -> pure.DialingRuleFacts:
-        return pure.DialingRuleFacts(self.name, pure.CodePair(self.record_start_code, self.record_stop_code))
+        return pure.DialingRuleFacts(self.name, pure.CodePair(self.record_start_code, self.record_stop_code,
+                                                              self.record_pause_code or "",
+                                                              self.record_resume_code or ""))
 
 
 class Customer(db.Model):
@@ -186,6 +195,8 @@ class Recording(db.Model):
     # recording → completed | too_short | missing | failed
     status: Mapped[str] = mapped_column(String(16), default="recording", nullable=False, index=True)
     status_detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    # PCI pause: [{"paused_at": iso, "resumed_at": iso | null}, ...], the file holds silence in between
+    paused_intervals: Mapped[list] = mapped_column(JSON, default=list, server_default="[]", nullable=False)
     account: Mapped[Account | None] = relationship(lazy="joined")
     delivery: Mapped["Delivery | None"] = relationship(back_populates="recording", uselist=False,
                                                       cascade="all, delete-orphan")

@@ -33,8 +33,12 @@ class RecordingConfig:
 
 @dataclass(frozen=True)
 class CodePair:
+    """The DTMF codes of an account: start/stop, and pause/resume ("" each: PCI pause off)."""
+
     start: str
     stop: str
+    pause: str = ""
+    resume: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,11 @@ class EffectivePolicy:
     def announcement(self) -> bool:
         return self._if_enabled(self.configured.announcement)
 
+    @property
+    def pause_control(self) -> bool:
+        """PCI pause by DTMF: manual control on and both pause/resume codes set (off by default)."""
+        return self.manual_control and bool(self.codes.pause) and bool(self.codes.resume)
+
     def auto_record(self, direction: str) -> bool:
         """Whether a call in `direction` (outgoing, incoming, redirected) is recorded automatically."""
         return {
@@ -165,6 +174,8 @@ class EffectivePolicy:
             "codes": {
                 "record_start_code": self.codes.start,
                 "record_stop_code": self.codes.stop,
+                "record_pause_code": self.codes.pause,
+                "record_resume_code": self.codes.resume,
                 "source": _source_dict(self.codes_source),
             },
             "email": {

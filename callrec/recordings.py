@@ -77,6 +77,7 @@ def recording_to_dict(rec: Recording) -> dict:
         "sha256": rec.sha256,
         "status": rec.status,
         "status_detail": rec.status_detail,
+        "paused_intervals": paused_intervals(rec),
         "delivery": None if delivery is None else {
             "status": delivery.status,
             "recipient": delivery.recipient,
@@ -86,6 +87,26 @@ def recording_to_dict(rec: Recording) -> dict:
             "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
         },
     }
+
+
+def pause_spans(rec: Recording) -> list[tuple[datetime, datetime | None]]:
+    """The recording's PCI pauses as stored by the controller: (paused at, resumed at or None while paused)."""
+    spans = []
+    for item in rec.paused_intervals or []:
+        try:
+            start = parse_time(item["paused_at"])
+            end = parse_time(item["resumed_at"]) if item.get("resumed_at") else None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # not written by the controller: nothing to show
+        spans.append((start, end))
+    return spans
+
+
+def paused_intervals(rec: Recording) -> list[dict]:
+    """The API's view of the pauses: ISO times and the length (None while still paused)."""
+    return [{"paused_at": start.isoformat(), "resumed_at": end.isoformat() if end else None,
+             "seconds": round((end - start).total_seconds(), 3) if end else None}
+            for start, end in pause_spans(rec)]
 
 
 def safe_recording_path(rec: Recording, recordings_dir: str) -> str | None:

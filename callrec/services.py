@@ -113,6 +113,8 @@ FIELDS: dict[type, dict[str, Callable]] = {
         "name": _text("name", rules.name_error),
         "record_start_code": _text("record_start_code", rules.code_error),
         "record_stop_code": _text("record_stop_code", rules.code_error),
+        "record_pause_code": _text("record_pause_code", rules.optional_code_error),
+        "record_resume_code": _text("record_resume_code", rules.optional_code_error),
     },
     Customer: {
         "name": _text("name", rules.name_error),
@@ -135,6 +137,8 @@ FIELDS: dict[type, dict[str, Callable]] = {
         "records_delivery_enabled": _bool("records_delivery_enabled"),
         "record_start_code": _text("record_start_code", rules.code_error),
         "record_stop_code": _text("record_stop_code", rules.code_error),
+        "record_pause_code": _text("record_pause_code", rules.optional_code_error),
+        "record_resume_code": _text("record_resume_code", rules.optional_code_error),
         "voicemail_numbers": _voicemail_numbers,
         "record_format": _choice("record_format", ("wav",)),
         "record_stereo": _bool("record_stereo"),
@@ -183,8 +187,9 @@ def _apply(obj, data: dict, creating: bool) -> None:
         for key in REQUIRED[model]:
             if key not in data and key not in errors:
                 errors[key] = "This field is required."
-    if model in HAS_CODES and not any(k in errors for k in ("record_start_code", "record_stop_code")):
-        errors.update(rules.code_pair_errors(obj.record_start_code, obj.record_stop_code))
+    if model in HAS_CODES and not any(k in errors for k, _ in rules.CODE_FIELDS):
+        errors.update(rules.code_set_errors(obj.record_start_code, obj.record_stop_code,
+                                            obj.record_pause_code or "", obj.record_resume_code or ""))
     if model in UNIQUE and UNIQUE[model] not in errors:
         _check_unique(obj, UNIQUE[model])
     if errors:
@@ -244,6 +249,8 @@ def create(model, data: dict):
         obj.override, obj.email, obj.name = False, "", ""
     if model is CustomerClass:
         obj.notify_new_call_recording = False
+    if model is DialingRule:
+        obj.record_pause_code, obj.record_resume_code = "", ""
     try:
         with db.session.no_autoflush:
             _apply(obj, data, creating=True)

@@ -69,6 +69,41 @@ def code_pair_errors(start: object, stop: object) -> dict[str, str]:
     return errors
 
 
+def optional_code_error(code: object) -> str | None:
+    """Like code_error, but "" is allowed: no code (the pause/resume codes are off until both are set)."""
+    return None if code == "" else code_error(code)
+
+
+CODE_FIELDS = (("record_start_code", "start"), ("record_stop_code", "stop"), ("record_pause_code", "pause"),
+               ("record_resume_code", "resume"))
+
+
+def code_set_errors(start: object, stop: object, pause: object = "", resume: object = "") -> dict[str, str]:
+    """Validate the four DTMF codes together: start/stop as `code_pair_errors`; pause and resume both set or both
+    empty (PCI pause off); every code set differs from the others and none is a prefix of another."""
+    errors = code_pair_errors(start, stop)
+    for field, code in (("record_pause_code", pause), ("record_resume_code", resume)):
+        message = optional_code_error(code)
+        if message:
+            errors[field] = message
+    if errors:
+        return errors
+    if bool(pause) != bool(resume):
+        missing = "record_resume_code" if pause else "record_pause_code"
+        errors[missing] = "Set both the pause and the resume code, or neither."
+        return errors
+    codes = [(field, label, code) for (field, label), code in zip(CODE_FIELDS, (start, stop, pause, resume)) if code]
+    for index, (field, _label, code) in enumerate(codes[2:], start=2):
+        for _other_field, other_label, other in codes[:index]:
+            if code == other:
+                errors[field] = f"Must differ from the {other_label} code."
+            elif code.startswith(other) or other.startswith(code):  # type: ignore[union-attr]
+                errors[field] = f"One code must not be a prefix of another (the {other_label} code)."
+            if field in errors:
+                break
+    return errors
+
+
 def email_error(email: object, required: bool = False) -> str | None:
     if email == "":
         return "An email address is required." if required else None

@@ -159,8 +159,41 @@ class LogCall:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PauseRecording:
+    """PCI pause: FreeSWITCH writes silence into the same file (`uuid_record <leg> mask <path>`) until the resume.
+    `pauses` is the recording's intervals so far, the new one open, for the database."""
+
+    leg_uuid: str
+    call_key: str
+    account: str
+    path: str
+    pauses: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class ResumeRecording:
+    """End of a PCI pause: `uuid_record <leg> unmask <path>`; `pauses` with the interval closed."""
+
+    leg_uuid: str
+    call_key: str
+    account: str
+    path: str
+    pauses: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class SavePauses:
+    """A pause ended without an unmask (stopped or hung up while paused): only the intervals are written."""
+
+    leg_uuid: str
+    call_key: str
+    account: str
+    pauses: tuple[tuple[int, int], ...]
+
+
 Decision = (StartRecording | StopRecording | AdoptRecording | RefuseRecording | Finalise | Announce | NotRecorded
-            | Note | LogCall)
+            | Note | LogCall | PauseRecording | ResumeRecording | SavePauses)
 
 
 @dataclass(frozen=True)
@@ -264,15 +297,17 @@ def why_no_manual(policy: EffectivePolicy) -> str:
 # ---------------------------------------------------------------------------------------------- DTMF
 def feed_digit(buffer: str, last_us: int, digit: str, now_us: int, timeout_ms: int,
                codes: CodePair) -> tuple[str, str | None]:
-    """Add one DTMF digit; return (new buffer, 'start' | 'stop' | None).
+    """Add one DTMF digit; return (new buffer, 'start' | 'stop' | 'pause' | 'resume' | None).
 
     Digits further apart than the inter-digit timeout start a new code; a matched code empties the buffer.
+    Empty codes (pause/resume off) never match.
     """
     if last_us and now_us and now_us - last_us > timeout_ms * 1000:
         buffer = ""
-    longest = max(len(codes.start), len(codes.stop))
+    actions = (("start", codes.start), ("stop", codes.stop), ("pause", codes.pause), ("resume", codes.resume))
+    longest = max(len(code) for _, code in actions)
     buffer = (buffer + digit)[-longest:]
-    for action, code in sorted((("start", codes.start), ("stop", codes.stop)), key=lambda x: -len(x[1])):
+    for action, code in sorted(actions, key=lambda x: -len(x[1])):
         if code and buffer.endswith(code):
             return "", action
     return buffer, None
@@ -438,7 +473,8 @@ def diversion_from_dialplan(tracker: Tracker, leg: LegState, other: LegState) ->
 
 def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy: EffectivePolicy | None,
                 settings: RecordingSettings, root: str) -> list[Decision]:
-    """A digit pressed on the account's own leg: its start/stop code controls its own recording only."""
+    """A digit pressed on the account's own leg: its start/stop (and pause/resume) codes control its own recording
+    only."""
     if leg.account is None or policy is None or leg.voicemail:
         return []
     leg.dtmf_buffer, action = feed_digit(leg.dtmf_buffer, leg.dtmf_last_us, digit, now_us,
@@ -448,9 +484,11 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
         return []
     account = leg.account
     direction = leg.account_direction or OUTGOING
-    code = policy.codes.start if action == "start" else policy.codes.stop
+    code = getattr(policy.codes, action)
     if not policy.manual_control:
         return [Note(leg.uuid, account, direction, f"{action} code {code} pressed: ignored, {why_no_manual(policy)}")]
+    if action in ("pause", "resume"):
+        return decide_pause(leg, action == "pause", now_us, policy)
     if action == "start":
         if leg.active_recording(account):
             return [Note(leg.uuid, account, direction, f"start code {code} pressed: already recording")]
@@ -463,8 +501,12 @@ def decide_dtmf(tracker: Tracker, leg: LegState, digit: str, now_us: int, policy
     if rec is None:
         return [Note(leg.uuid, account, direction, f"stop code {code} pressed: nothing was recording")]
     rec.active, rec.stopped_by_user = False, True
-    return [StopRecording(leg.uuid, account, rec.path, call_parties(leg) if policy.announcement else (),
-                          reason=f"stop code {code} pressed")]
+    stop: list[Decision] = [StopRecording(leg.uuid, account, rec.path,
+                                          call_parties(leg) if policy.announcement else (),
+                                          reason=f"stop code {code} pressed")]
+    # stopped while paused: the stop ends the masked media bug (a later start records unmasked); the file holds
+    # silence up to the stop, so the pause ends there
+    return stop + close_pauses(rec, leg.uuid, now_us)
 
 
 REMOTE_ACTIONS = ("start", "stop")
@@ -513,6 +555,37 @@ def live_state(leg: LegState, account: str) -> str:
     if rec is None:
         return "off"
     return "recording" if rec.active else "stopped"
+
+
+def decide_pause(leg: LegState, pause: bool, now_us: int, policy: EffectivePolicy) -> list[Decision]:
+    """The pause or resume code on the account's own leg: mask or unmask its running recording (the same file).
+
+    Nothing when PCI pause is off for the account, nothing is recording (not started, or stopped), or it is
+    already in that state (a second pause does not open a second interval).
+    """
+    rec = leg.active_recording(leg.account) if leg.account else None
+    if rec is None or not policy.pause_control or rec.paused == pause:
+        return []
+    rec.paused = pause
+    if pause:
+        rec.pauses = rec.pauses + ((now_us, 0),)
+        return [PauseRecording(leg.uuid, rec.call_key, rec.account, rec.path, rec.pauses)]
+    rec.pauses = _closed(rec.pauses, now_us)
+    return [ResumeRecording(leg.uuid, rec.call_key, rec.account, rec.path, rec.pauses)]
+
+
+def _closed(pauses: tuple[tuple[int, int], ...], now_us: int) -> tuple[tuple[int, int], ...]:
+    return tuple((start, end or max(now_us, start)) for start, end in pauses)
+
+
+def close_pauses(rec: OwnRecording, leg_uuid: str, now_us: int) -> list[Decision]:
+    """A paused recording stopped or its leg hung up: close the open interval (no unmask: that would let audio
+    into the file before the stop)."""
+    if not rec.paused:
+        return []
+    rec.paused = False
+    rec.pauses = _closed(rec.pauses, now_us)
+    return [SavePauses(leg_uuid, rec.call_key, rec.account, rec.pauses)]
 
 
 def decide_foreign_recording(tracker: Tracker, leg: LegState, path: str, phone_key: bool,
@@ -668,6 +741,10 @@ def render_command(decision: Decision, ctx: RenderContext) -> list[Command]:
         return announcement_commands(ANNOUNCEMENT, decision.announce_to, ctx)
     if isinstance(decision, Announce):
         return announcement_commands(ANNOUNCEMENT, decision.legs, ctx)
+    if isinstance(decision, PauseRecording):
+        return [Command(f"uuid_record {decision.leg_uuid} mask {decision.path}")]
+    if isinstance(decision, ResumeRecording):
+        return [Command(f"uuid_record {decision.leg_uuid} unmask {decision.path}")]
     if isinstance(decision, RefuseRecording):
         return [Command(f"uuid_setvar {decision.leg_uuid} sip_disable_recording true", required=False),
                 Command(f"uuid_record {decision.leg_uuid} stop {decision.path}", required=False)]

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import gevent
 
-from .decisions import (AdoptRecording, Announce, Decision, Finalise, LogCall, Note, NotRecorded, RefuseRecording,
-                        RenderContext, StartRecording, StopRecording, decide_bridge, decide_conference, decide_dtmf,
-                        decide_foreign_recording, decide_hangup, is_voicemail_leg, recording_path, render_command,
-                        reply_ok, safe_file_path)
+from .decisions import (AdoptRecording, Announce, Decision, Finalise, LogCall, Note, NotRecorded, PauseRecording,
+                        RefuseRecording, RenderContext, ResumeRecording, SavePauses, StartRecording, StopRecording,
+                        close_pauses, decide_bridge, decide_conference, decide_dtmf, decide_foreign_recording,
+                        decide_hangup, is_voicemail_leg, recording_path, render_command, reply_ok, safe_file_path)
 from .esl import EslClient, EslError, EslEvent
 from .facts import creation_facts, event_time_us, leg_facts, record_facts
 from .policies import PolicyCache
@@ -223,6 +223,10 @@ class CommandSender:
                 ok, reply = self._api(decision.leg_uuid, command.text)
                 if not ok:
                     logger.warning("call leg %s: %s -> %s", decision.leg_uuid, command.text, reply)
+        elif isinstance(decision, (PauseRecording, ResumeRecording)):
+            self._mask(decision, leg)
+        elif isinstance(decision, SavePauses):
+            self._save_pauses(decision)
         elif isinstance(decision, Finalise):
             self._finalise(decision, leg)
         elif isinstance(decision, LogCall):
@@ -279,6 +283,32 @@ class CommandSender:
                                          decision.trigger, decision.path))
         for command in commands[1:]:
             self._send_optional(uuid, command.text)
+
+    def _mask(self, decision: PauseRecording | ResumeRecording, leg: LegState | GoneLeg | None) -> None:
+        """PCI pause/resume on the same file; the intervals reach the database only once FreeSWITCH accepted it."""
+        pause = isinstance(decision, PauseRecording)
+        if leg is None or leg.hung_up:
+            logger.info("call leg %s: %s code after hangup; nothing to do", decision.leg_uuid,
+                        "pause" if pause else "resume")
+            return
+        (command,) = render_command(decision, self.render)
+        ok, reply = self._api(decision.leg_uuid, command.text)
+        rec = leg.recordings.get(decision.account)
+        if not ok:
+            # the account believes the recording is paused (or running): say loudly that it is not
+            logger.error("call leg %s: cannot %s the recording of account %s (%s): %s", decision.leg_uuid,
+                         "pause" if pause else "resume", decision.account, decision.path, reply)
+            if rec is not None and rec.pauses == decision.pauses:
+                rec.paused = not pause
+                rec.pauses = rec.pauses[:-1] if pause else rec.pauses[:-1] + ((rec.pauses[-1][0], 0),)
+            return
+        logger.info("call leg %s (call %s): recording of account %s %s (PCI): %s", decision.leg_uuid,
+                    decision.call_key, decision.account, "paused, silence until resumed" if pause else "resumed",
+                    decision.path)
+        self._save_pauses(decision)
+
+    def _save_pauses(self, decision: PauseRecording | ResumeRecording | SavePauses) -> None:
+        self.writes.submit("save pauses", Store.save_pauses, decision.call_key, decision.account, decision.pauses)
 
     def _send_optional(self, uuid: str, command: str) -> None:
         """An announcement: its failure (the party hung up meanwhile) is logged and changes nothing else."""
@@ -424,6 +454,10 @@ class CallRecording(Handlers):
             return
         # Order-tolerant: FreeSWITCH normally closes a recording (RECORD_STOP) before CHANNEL_HANGUP_COMPLETE, but
         # not on every version; a file still open is finalised at its RECORD_STOP (or after a grace period).
+        # hung up while paused: the pause lasted to the end of the file
+        ended_us = event_time_us(event.headers) or int(time.time() * 1e6)
+        self.sender.apply([save for rec in leg.recordings.values()
+                           for save in close_pauses(rec, leg.uuid, ended_us)])
         now = []
         for decision in decide_hangup(leg, self.policies.policy_for, self.policies.settings.voicemail_numbers,
                                       event_time_us(event.headers)):
@@ -453,8 +487,9 @@ class ManualControl(Handlers):
         decisions = decide_dtmf(self.tracker, leg, digit, now_us, policy, self.policies.settings,
                                 self.recordings_dir)
         if decisions:
-            logger.info("call leg %s: account %s pressed its %s code", uuid, leg.account,
-                        "start" if isinstance(decisions[0], StartRecording) else "stop")
+            kind = {StartRecording: "start", StopRecording: "stop", PauseRecording: "pause",
+                    ResumeRecording: "resume"}.get(type(decisions[0]), "?")
+            logger.info("call leg %s: account %s pressed its %s code", uuid, leg.account, kind)
         self.sender.apply(decisions)
 
 
@@ -524,6 +559,9 @@ class PhoneRecordKey(Handlers):
                 rec.file_open = False
                 if rec.active and (rec.trigger == "phone" or facts.completion_cause.startswith("success-maxtime")):
                     rec.active = False
+                    # the limit ended it while paused: the pause ends with it (a new start records unmasked)
+                    self.sender.apply(close_pauses(rec, leg.uuid, event_time_us(event.headers)
+                                                   or int(time.time() * 1e6)))
         self.sender.release_finalise((facts.uuid, facts.path))
 
 

@@ -63,9 +63,11 @@ class Resync:
             if row["leg_uuid"] in live:
                 leg = self.tracker.leg(row["leg_uuid"])
                 if row["account"] not in leg.recordings:
+                    # a controller restarted mid-pause: the file is still masked; the resume code must unmask it
+                    pauses = row.get("pauses", ())
                     leg.recordings[row["account"]] = OwnRecording(
                         row["account"], row["call_key"], row["path"], row["direction"], row["trigger"],
-                        active=True, confirmed=True)
+                        active=True, confirmed=True, pauses=pauses, paused=bool(pauses) and not pauses[-1][1])
                 self.tracker.keys[(row["call_key"], row["account"])] = row["leg_uuid"]
                 kept += 1
             else:

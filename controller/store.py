@@ -149,7 +149,8 @@ class Store:
     def open_recordings() -> list[dict]:
         rows = db.session.scalars(select(Recording).where(Recording.status == "recording")).unique()
         return [dict(id=r.id, call_key=r.call_uuid, leg_uuid=r.leg_uuid, account=r.account_number,
-                     path=r.file_path, direction=r.direction, trigger=r.trigger) for r in rows]
+                     path=r.file_path, direction=r.direction, trigger=r.trigger,
+                     pauses=pauses_from_row(r.paused_intervals)) for r in rows]
 
     # -- writes -----------------------------------------------------------------------------------------
     # The per-call writes (insert at start, finalisation + Delivery row at hangup) are SQLAlchemy Core statements
@@ -209,6 +210,16 @@ class Store:
         return True
 
     @staticmethod
+    def save_pauses(call_key: str, account: str, pauses: tuple[tuple[int, int], ...]) -> int:
+        """Write a recording's PCI pause intervals (the whole list: a retried write changes nothing)."""
+        value = [{"paused_at": _iso(start), "resumed_at": _iso(end) if end else None} for start, end in pauses]
+        result = db.session.execute(update(_REC).where(_REC.c.call_uuid == call_key,
+                                                       _REC.c.account_number == account)
+                                    .values(paused_intervals=value))
+        _done()
+        return result.rowcount
+
+    @staticmethod
     def heartbeat(node: str, connected: bool, core_uuid: str, last_event_at: datetime | None, detail: str) -> None:
         row = db.session.get(ControllerStatus, node)
         if row is None:
@@ -219,6 +230,27 @@ class Store:
             row.last_event_at = last_event_at
         row.updated_at, row.detail = utcnow(), detail
         db.session.commit()
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).isoformat()
+
+
+def _us(iso: str) -> int:
+    when = datetime.fromisoformat(iso)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return round(when.timestamp() * 1e6)
+
+
+def pauses_from_row(value) -> tuple[tuple[int, int], ...]:
+    """A row's `paused_intervals` back as the tracker's (paused at, resumed at or 0) in µs (resync: a controller
+    restarted mid-pause still knows the file is masked, so the resume code unmasks it)."""
+    try:
+        return tuple((_us(item["paused_at"]), _us(item["resumed_at"]) if item.get("resumed_at") else 0)
+                     for item in value or ())
+    except (KeyError, TypeError, ValueError, AttributeError):
+        logger.warning("unreadable paused_intervals %r: ignored", value)
+        return ()
 
 
 def _done() -> None:

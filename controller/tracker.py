@@ -27,6 +27,8 @@ class OwnRecording:
     file_open: bool = False  # FreeSWITCH reported RECORD_START of this file and no RECORD_STOP yet
     finalised: bool = False  # the hung-up leg's Finalise of it was carried out (handed to the database)
     heard_by: frozenset[str] = frozenset()  # legs whose phones heard this recording announced
+    paused: bool = False  # PCI pause: masked (`uuid_record ... mask`), the file gets silence until the resume
+    pauses: tuple[tuple[int, int], ...] = ()  # (paused at, resumed at or 0 while paused), event times in µs
 
 
 RECORDED, NOT_RECORDED = "recorded", "not_recorded"

@@ -51,6 +51,13 @@ def explain_policy(policy: EffectivePolicy) -> list[PolicyLine]:
     if not policy.manual_control:
         codes += " \u2014 not used while manual start/stop is not allowed"
     lines.append(PolicyLine("Start/stop codes", codes, policy.codes_source.describe(), policy.manual_control))
+    if not (policy.codes.pause and policy.codes.resume):
+        pause = "off — no pause/resume codes"
+    else:
+        pause = f"{policy.codes.pause} / {policy.codes.resume}"
+        if not policy.manual_control:
+            pause += " — not used while manual start/stop is not allowed"
+    lines.append(PolicyLine("PCI pause/resume codes", pause, policy.codes_source.describe(), policy.pause_control))
     if not policy.enabled:
         lines.append(PolicyLine("Announcement", "not played \u2014 call recording is disabled", src, False))
     else:

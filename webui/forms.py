@@ -112,10 +112,15 @@ class DialingRuleForm(ServiceForm):
     name = StringField("Name")
     record_start_code = StringField("Start recording code", description="Digits, * and #, e.g. *44.")
     record_stop_code = StringField("Stop recording code", description="Must differ from the start code.")
+    record_pause_code = StringField("Pause recording code (PCI)",
+                                    description="Silence in the recording until the resume code; empty: off.")
+    record_resume_code = StringField("Resume recording code (PCI)", description="Set both, or neither.")
 
     def payload(self) -> dict:
         return {"name": self.name.data or "", "record_start_code": (self.record_start_code.data or "").strip(),
-                "record_stop_code": (self.record_stop_code.data or "").strip()}
+                "record_stop_code": (self.record_stop_code.data or "").strip(),
+                "record_pause_code": (self.record_pause_code.data or "").strip(),
+                "record_resume_code": (self.record_resume_code.data or "").strip()}
 
 
 class CustomerForm(ServiceForm):
@@ -184,6 +189,9 @@ class SettingsForm(ServiceForm):
                                             description="Send new call recordings by email at all.")
     record_start_code = StringField("Default start recording code")
     record_stop_code = StringField("Default stop recording code")
+    record_pause_code = StringField("Default pause recording code (PCI)",
+                                    description="Silence in the recording until the resume code; empty: off.")
+    record_resume_code = StringField("Default resume recording code (PCI)", description="Set both, or neither.")
     voicemail_numbers = StringField("Voicemail access numbers",
                                     description="Separated by commas or spaces; calls to them are never "
                                                 "auto-recorded.")
@@ -207,6 +215,8 @@ class SettingsForm(ServiceForm):
             "records_delivery_enabled": bool(self.records_delivery_enabled.data),
             "record_start_code": (self.record_start_code.data or "").strip(),
             "record_stop_code": (self.record_stop_code.data or "").strip(),
+            "record_pause_code": (self.record_pause_code.data or "").strip(),
+            "record_resume_code": (self.record_resume_code.data or "").strip(),
             "voicemail_numbers": parse_number_list(self.voicemail_numbers.data or ""),
             "min_recording_seconds": _number(self.min_recording_seconds.data),
             "retention_days": _whole(self.retention_days.data),

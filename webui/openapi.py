@@ -32,6 +32,9 @@ NULLABLE_ID = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID}
 NAME = {"type": "string", "minLength": 1, "maxLength": 120, "description": "Not blank; no control characters."}
 CODE = {"type": "string", "pattern": f"^[0-9*#]{{1,{MAX_CODE_LENGTH}}}$",
         "description": "1–8 of 0-9 * #; start and stop differ and neither is a prefix of the other."}
+OPTIONAL_CODE = {"type": "string", "pattern": f"^[0-9*#]{{0,{MAX_CODE_LENGTH}}}$",
+                 "description": "PCI pause: empty (off) or 1–8 of 0-9 * #; pause and resume both set or both empty, "
+                                "all four codes distinct and none a prefix of another."}
 EMAIL = {"type": "string", "maxLength": 254, "description": "One plain address (name@example.com) or empty."}
 BOOL = {"type": "boolean"}
 
@@ -51,7 +54,8 @@ CALL_RECORDING_FIELDS = {name: BOOL for name in CONFIG_FLAGS}
 # carry the same fields, all present, plus `id`.
 INPUT_FIELDS: dict[str, dict] = {
     "CustomerClass": {"name": NAME, "notify_new_call_recording": BOOL},
-    "DialingRule": {"name": NAME, "record_start_code": CODE, "record_stop_code": CODE},
+    "DialingRule": {"name": NAME, "record_start_code": CODE, "record_stop_code": CODE,
+                    "record_pause_code": OPTIONAL_CODE, "record_resume_code": OPTIONAL_CODE},
     "Customer": {"name": NAME, "customer_class_id": ID, "dialing_rule_id": NULLABLE_ID},
     "Product": {"name": NAME, "call_recording": _ref("CallRecordingInput")},
     "Account": {
@@ -68,6 +72,8 @@ INPUT_FIELDS: dict[str, dict] = {
         "records_delivery_enabled": BOOL,
         "record_start_code": CODE,
         "record_stop_code": CODE,
+        "record_pause_code": OPTIONAL_CODE,
+        "record_resume_code": OPTIONAL_CODE,
         "voicemail_numbers": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9*#+_.-]{1,32}$"},
                               "description": f"At most {VOICEMAIL_NUMBERS_MAX_LENGTH} characters comma-joined."},
         "record_format": {"enum": ["wav"]},
@@ -139,9 +145,12 @@ def _schemas() -> dict:
             "call_recording": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["value", "source"],
                 "properties": {"value": BOOL, "source": _source()}}},
-            "codes": {"type": "object", "required": ["record_start_code", "record_stop_code", "source"],
+            "codes": {"type": "object", "required": ["record_start_code", "record_stop_code", "record_pause_code",
+                                                     "record_resume_code", "source"],
                       "properties": {"record_start_code": {"type": "string"},
-                                     "record_stop_code": {"type": "string"}, "source": _source()}},
+                                     "record_stop_code": {"type": "string"},
+                                     "record_pause_code": {"type": "string"},
+                                     "record_resume_code": {"type": "string"}, "source": _source()}},
             "email": {"type": "object", "required": ["recipient", "blocked_by", "reason", "sources"],
                       "properties": {"recipient": nullable_text, "blocked_by": nullable_text,
                                      "reason": nullable_text, "sources": {"type": "array", "items": _source()}}},
@@ -154,6 +163,10 @@ def _schemas() -> dict:
             "started_at": time, "ended_at": time,
             "duration_seconds": {"type": ["number", "null"]}, "size_bytes": {"type": ["integer", "null"]},
             "sha256": nullable_text, "status": {"enum": list(STATUSES)}, "status_detail": {"type": "string"},
+            "paused_intervals": {"type": "array", "description": "PCI pause: the file holds silence in each.",
+                                 "items": {"type": "object", "required": ["paused_at", "resumed_at", "seconds"],
+                                           "properties": {"paused_at": time, "resumed_at": time,
+                                                          "seconds": {"type": ["number", "null"]}}}},
             "delivery": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
                 "status": {"enum": list(DELIVERY_STATUSES)}, "recipient": {"type": "string"},
                 "reason": {"type": "string"}, "attempts": {"type": "integer"},

@@ -10,7 +10,7 @@ from sqlalchemy import false, select
 from callrec import outbox
 from callrec.models import Account, Delivery, Recording, db
 from callrec.validation import id_error
-from callrec.recordings import (DELIVERY_STATUSES, DIRECTIONS, STATUSES, delete_recording, parse_time,
+from callrec.recordings import (DELIVERY_STATUSES, DIRECTIONS, STATUSES, delete_recording, parse_time, pause_spans,
                                 recording_query, safe_recording_path)
 
 from .crud import paginate
@@ -74,7 +74,8 @@ def _get(recording_id: int) -> Recording:
 def show(recording_id: int):
     recording = _get(recording_id)
     playable = safe_recording_path(recording, current_app.config["RECORDINGS_DIR"]) is not None
-    return render_template("recordings/show.html", rec=recording, playable=playable, form=ConfirmForm())
+    return render_template("recordings/show.html", rec=recording, playable=playable, form=ConfirmForm(),
+                           pauses=pause_spans(recording))
 
 
 @bp.route("/<int:recording_id>/audio")

@@ -107,7 +107,7 @@ class Harness:
         wait_for(lambda: c.writes.idle.is_set() and not c.writes.jobs, timeout, "database writes")
 
     # -- data -----------------------------------------------------------------------------------------
-    def account(self, number: str, email: str | None = None, codes: tuple[str, str] | None = None,
+    def account(self, number: str, email: str | None = None, codes: tuple[str, ...] | None = None,
                 notify: bool = True, **flags) -> int:
         """Create an account with its own (override) configuration; flags default to off."""
         n = next(_names)
@@ -121,7 +121,9 @@ class Harness:
             db.session.flush()
             rule_id = None
             if codes:
-                rule = DialingRule(name=f"rule-{n}", record_start_code=codes[0], record_stop_code=codes[1])
+                rule = DialingRule(name=f"rule-{n}", record_start_code=codes[0], record_stop_code=codes[1],
+                                   record_pause_code=codes[2] if len(codes) > 2 else "",
+                                   record_resume_code=codes[3] if len(codes) > 3 else "")
                 db.session.add(rule)
                 db.session.flush()
                 rule_id = rule.id

@@ -166,3 +166,56 @@ def test_the_phones_record_key_is_adopted_and_announced_to_every_party_on_the_re
     assert product.commands(rf"^uuid_getvar {row['leg_uuid']} sofia_record_file")
     assert len(product.commands(r"^uuid_displace .*call-recording-started")) >= 2
     assert product.commands(rf"^uuid_record {row['leg_uuid']}") == []  # FreeSWITCH's file, not ours
+
+
+def _silent_runs(wav: Recording, block: float = 0.02) -> list[tuple[float, float]]:
+    """(start, end) seconds of every run of blocks that are digital silence on both channels (a mask writes zeros)."""
+    n = int(block * wav.rate)
+    runs, start = [], None
+    for i in range(0, len(wav.channels[0]) - n + 1, n):
+        silent = all(not wav.channels[c][i:i + n].any() for c in range(len(wav.channels)))
+        if silent and start is None:
+            start = i / wav.rate
+        elif not silent and start is not None:
+            runs.append((start, i / wav.rate))
+            start = None
+    if start is not None:
+        runs.append((start, wav.seconds))
+    return runs
+
+
+def test_pci_pause_writes_silence_into_the_same_file_until_the_resume_code(product, phones):
+    """*46 pauses, *47 resumes (the settings' default pause codes, set for this test): FreeSWITCH masks the running
+    recording, so the file holds digital silence on both channels in between and each party's tone before and
+    after; the row lists the paused interval."""
+    before = product.metric("callrec_policy_revision") or 0
+    product.api.patch("/settings", {"record_pause_code": "*46", "record_resume_code": "*47"})
+    product.policies_loaded(before)
+    try:
+        product.set_policy("1000", auto_record_outgoing=True, manual_control=True)
+        product.set_policy("1001")
+        seen = ids(product)
+        talk(phones, "1000", "1001", 9.0, caller_keys=(Keys(2.5, "*46"), Keys(5.5, "*47")))
+        (row,) = product.finished_recordings(call_uuid_of(product, "1000", seen), 1)
+    finally:
+        before = product.metric("callrec_policy_revision") or 0
+        product.api.patch("/settings", {"record_pause_code": "", "record_resume_code": ""})
+        product.policies_loaded(before)
+    leg = row["leg_uuid"]
+    start, mask, unmask = (product.commands(rf"^uuid_record {leg} {verb} ")[0].split()[3]
+                           for verb in ("start", "mask", "unmask"))
+    assert start == mask == unmask, "one file, masked and unmasked in place"
+    wav = file_of(product, row)
+    assert wav.seconds > 7.5, "the file runs through the pause"
+    (paused_from, paused_to) = max(_silent_runs(wav), key=lambda run: run[1] - run[0])
+    # *46 ends ~0.54 s after 2.5 s, *47 ~0.54 s after 5.5 s: ~3 s of silence
+    assert 2.5 < paused_to - paused_from < 3.5, (paused_from, paused_to)
+    for channel, party in ((0, "1000"), (1, "1001")):
+        assert wav.tone_share(channel, PHONES[party], max(0.0, paused_from - 1.5), 1.2) > 0.6, \
+            f"channel {channel}: the party before the pause"
+        assert wav.tone_share(channel, PHONES[party], paused_to + 0.3, 1.5) > 0.6, \
+            f"channel {channel}: the party after the resume"
+    (interval,) = row["paused_intervals"]
+    assert abs(interval["seconds"] - (paused_to - paused_from)) < 0.3, (interval, paused_from, paused_to)
+    FIGURES.append(f"PCI pause: {paused_to - paused_from:.2f} s of silence in the file, "
+                   f"{interval['seconds']:.2f} s between the codes' events")
