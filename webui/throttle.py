@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import delete, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +129,13 @@ class DatabaseLoginThrottle(LoginThrottle):
         return max([0, *(math.ceil(w) for w in waits)])
 
     def failed(self, address: str, username: str) -> None:
-        for attempt in range(3):  # another worker may insert the same key at the same moment: count again
+        for _attempt in range(3):
             try:
                 self._count(address, username)
                 return
-            except IntegrityError:
+            except (IntegrityError, OperationalError):
+                # Another worker inserted the same key at the same moment (PostgreSQL), or wrote since this
+                # transaction's snapshot (SQLite's WAL refuses the upgrade to a write): count again.
                 self._session().rollback()
         logger.warning("login throttle: could not count a failed login from %s", address)
 
@@ -143,6 +145,10 @@ class DatabaseLoginThrottle(LoginThrottle):
         now = self.clock()
         session = self._session()
         address_key, pair_key = self._keys(address, username)
+        # Take the write lock first: SQLite then serialises concurrent counts (its SELECT ... FOR UPDATE is a
+        # plain SELECT, and a read would not even open the transaction); PostgreSQL locks the rows below.
+        session.execute(update(LoginFailure).where(LoginFailure.key == _db_key(address_key))
+                        .values(failures=LoginFailure.failures))
         for key, limit in ((address_key, self.address_limit), (pair_key, self.pair_limit)):
             row = session.scalar(select(LoginFailure).where(LoginFailure.key == _db_key(key)).with_for_update())
             entry = None if row is None else _Entry(row.failures, row.window_start.timestamp(),

@@ -170,3 +170,31 @@ def test_throttle_counts_are_shared_by_every_worker_and_survive_a_restart(app, a
     assert Browser(first, "203.0.113.9").login().status_code == 429
     assert Browser(second, "203.0.113.9").login().status_code == 429
     assert Browser(worker(), "203.0.113.9").login().status_code == 429  # restarted
+
+
+def test_concurrent_failures_in_two_workers_are_all_counted(app, worker):
+    import threading
+
+    from sqlalchemy import select
+
+    from callrec.models import LoginFailure, db
+    from webui.auth import login_throttle
+
+    apps = [worker(LOGIN_MAX_FAILURES_PER_ADDRESS=10_000, LOGIN_MAX_FAILURES=10_000) for _ in range(2)]
+    start = threading.Barrier(4)
+
+    def fail_often(web):
+        with web.app_context():
+            throttle = login_throttle()
+            start.wait(timeout=10)
+            for _ in range(15):
+                throttle.failed("203.0.113.9", "admin")
+
+    threads = [threading.Thread(target=fail_often, args=(web,)) for web in apps * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with app.app_context():
+        counts = sorted(db.session.scalars(select(LoginFailure.failures)).all())
+    assert counts == [60, 60]  # the address's row and the (address, name) row: no failure lost
