@@ -80,7 +80,7 @@ def test_the_session_cookie_is_secure_when_the_public_url_is_https(app, database
     from webui import create_app
 
     https_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "s",
-                      "PUBLIC_URL": "https://callrec.example.net"})
+                            "PUBLIC_URL": "https://callrec.example.net"})
     with https_app.app_context():
         user = AdminUser(username=ADMIN_NAME)
         user.set_password(ADMIN_PASSWORD)
