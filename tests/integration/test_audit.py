@@ -230,3 +230,24 @@ def test_purge_recordings_also_purges_audit_events_past_their_retention(app, run
     assert "Audit trail: 1 event(s)" in result.output, result.output
     labels = {e.object_label for e in _events(app, actor="x")}
     assert labels == {"5d", "15d"}
+
+
+def test_the_controllers_retention_run_purges_the_audit_trail_too(app, api):
+    import threading
+
+    from callrec.retention import serve
+
+    class OneRun(threading.Event):
+        """Stops serve() after its first run (its wait between runs ends the loop), no thread needed."""
+
+        def wait(self, timeout=None):
+            self.set()
+            return True
+
+    api.patch("/api/v1/settings", json={"retention_days": 10, "audit_retention_days": 20})
+    with app.app_context():
+        db.session.add_all([AuditEvent(at=utcnow() - timedelta(days=days), actor="x", action="login",
+                                       object_type="admin_user", object_label=f"{days}d") for days in (5, 25)])
+        db.session.commit()
+    serve(app, OneRun(), interval=3600)
+    assert {e.object_label for e in _events(app, actor="x")} == {"5d"}
