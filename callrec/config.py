@@ -32,6 +32,8 @@ ENV_VARS: dict[str, tuple[str, object, str]] = {
     "CALLREC_WEB_HOST": ("127.0.0.1", str, "Address `make run` binds the web UI to"),
     "CALLREC_WEB_PORT": ("8080", int, "Port `make run` binds the web UI to"),
     "CALLREC_PUBLIC_URL": ("http://127.0.0.1:8080", str, "Base URL used in emailed download links"),
+    "CALLREC_TRUSTED_PROXIES": ("0", int, "Reverse proxies in front of the web UI whose X-Forwarded-For/-Proto/-Host "
+                                          "are trusted (0: none; the client address is the peer's)"),
     "CALLREC_METRICS_HOST": ("127.0.0.1", str, "Controller's /metrics and /healthz address"),
     "CALLREC_METRICS_PORT": ("9464", int, "Controller's /metrics and /healthz port (0 disables)"),
     "CALLREC_LOG_LEVEL": ("INFO", str, "Log level of the controller"),

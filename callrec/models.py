@@ -81,6 +81,8 @@ class Settings(db.Model):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", nullable=False)
     attachment_max_bytes: Mapped[int] = mapped_column(Integer, default=10 * 1024 * 1024, nullable=False)
     max_delivery_attempts: Mapped[int] = mapped_column(Integer, default=8, nullable=False)
+    # The audit trail outlives the recordings it mentions (0 keeps it forever).
+    audit_retention_days: Mapped[int] = mapped_column(Integer, default=730, nullable=False)
 
     def voicemail_number_list(self) -> list[str]:
         return [n for n in (self.voicemail_numbers or "").split(",") if n]
@@ -307,6 +309,12 @@ class AdminUser(db.Model):
     # Part of every session cookie of this user; a new one (logout, password change) ends them all server-side.
     # Being random, it also means a leaked secret key alone does not let anyone forge a session.
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(32), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), default="admin", nullable=False)  # admin / auditor (ROLES)
+
+    @property
+    def read_only(self) -> bool:
+        """An auditor sees everything and changes nothing."""
+        return self.role != "admin"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -351,15 +359,49 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # None: never
+    scope: Mapped[str] = mapped_column(String(8), default="write", nullable=False)  # read / write (TOKEN_SCOPES)
 
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, name: str) -> tuple["ApiToken", str]:
+    def issue(cls, name: str, scope: str = "write", expires_at: datetime | None = None) -> tuple["ApiToken", str]:
         token = "crt_" + secrets.token_urlsafe(32)
-        return cls(name=name, token_hash=cls.hash(token)), token
+        return cls(name=name, token_hash=cls.hash(token), scope=scope, expires_at=expires_at), token
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+ROLES = ("admin", "auditor")
+TOKEN_SCOPES = ("read", "write")
+
+
+class AuditEvent(db.Model):
+    """Who did what to which object, when, and what changed (before -> after); written with the change."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(120), nullable=False, index=True)  # "admin alice", "token billing #3"
+    address: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False, index=True)  # create / update / delete / play ...
+    object_type: Mapped[str] = mapped_column(String(32), default="", nullable=False, index=True)
+    object_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    object_label: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    changes: Mapped[str] = mapped_column(Text, default="", nullable=False)  # JSON {field: [before, after]}
+
+
+class LoginFailure(db.Model):
+    """Failed-login counts per throttle key, shared by every web worker (webui.throttle.DatabaseLoginThrottle)."""
+
+    __tablename__ = "login_failure"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class ControllerStatus(db.Model):

@@ -1,6 +1,9 @@
 """Retention: recordings older than Settings.retention_days are deleted, row and file (0 keeps them forever); so
 are call-log entries (issue 12).
 
+The audit trail has its own period (Settings.audit_retention_days) and is never purged before the recordings
+it mentions (callrec.audit.audit_cutoff).
+
 A recording still being recorded, or whose email is still pending or being sent, is kept until that is over:
 deleting it would mail a link to nothing or lose the attachment mid-send.
 """
@@ -11,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from .audit import purge_expired as purge_audit
 from .models import CallLog, Delivery, Recording, get_settings, utcnow
 from .recordings import delete_recording
 
@@ -57,6 +61,8 @@ def serve(app, stop_event, interval: float = 3600.0) -> None:
                 while purge_expired(db.session, app.config["RECORDINGS_DIR"]):
                     if stop_event.is_set():
                         break
+                while purge_audit(db.session) and not stop_event.is_set():
+                    pass
         except Exception:  # noqa: BLE001 - the loop must outlive a database outage or a bad file
             logger.exception("retention run failed; retrying in %ss", interval)
         stop_event.wait(interval)

@@ -10,9 +10,11 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from . import audit
 from . import validation as rules
 from .errors import Conflict, NotFound, ValidationFailed
-from .models import Account, Customer, CustomerClass, DialingRule, Product, Recording, Settings, db, get_settings
+from .models import (ROLES, TOKEN_SCOPES, Account, AdminUser, ApiToken, Customer, CustomerClass, DialingRule,
+                     Product, Recording, Settings, db, get_settings, utcnow)
 from .policy import CONFIG_FLAGS
 
 Errors = dict[str, str]
@@ -150,6 +152,7 @@ FIELDS: dict[type, dict[str, Callable]] = {
         "time_zone": _time_zone,
         "attachment_max_bytes": _int("attachment_max_bytes", 0, 1 << 30),
         "max_delivery_attempts": _int("max_delivery_attempts", 1, 100),
+        "audit_retention_days": _int("audit_retention_days", 0, 36500),
     },
 }
 REQUIRED = {
@@ -222,8 +225,12 @@ def _check_unique(obj, column: str) -> None:
         raise Conflict(f"The {label} {value!r} is already in use.", {column: f"This {label} is already in use."})
 
 
-def _commit() -> None:
+def _commit(audit_entry: Callable[[], None] | None = None) -> None:
+    """Commit; `audit_entry` adds the audit event after a flush (new objects have their ids then)."""
     try:
+        if audit_entry is not None:
+            db.session.flush()
+            audit_entry()
         db.session.commit()
     except IntegrityError as exc:  # a race with another writer on a unique name
         db.session.rollback()
@@ -255,7 +262,7 @@ def create(model, data: dict):
         with db.session.no_autoflush:
             _apply(obj, data, creating=True)
         db.session.add(obj)
-        _commit()
+        _commit(lambda: _audit(obj, "create", audit.diff({}, audit.flatten(to_dict(obj)))))
     except Exception:
         db.session.rollback()
         raise
@@ -263,15 +270,35 @@ def create(model, data: dict):
 
 
 def update(obj, data: dict):
-    """Apply a partial update and commit, or roll back and raise."""
+    """Apply a partial update and commit, or roll back and raise. The audit trail gets what changed."""
     try:
+        before = audit.flatten(to_dict(obj))
         with db.session.no_autoflush:
             _apply(obj, data, creating=False)
-        _commit()
+        changes = audit.diff(before, audit.flatten(to_dict(obj)))
+        _commit((lambda: _audit(obj, "update", changes)) if changes else None)
     except Exception:
         db.session.rollback()
         raise
     return obj
+
+
+def object_type(obj) -> str:
+    return obj.__tablename__
+
+
+def object_label(obj) -> str:
+    if isinstance(obj, Account):
+        return obj.number
+    if isinstance(obj, Recording):
+        return f"{obj.account_number} {obj.direction} call {obj.call_uuid}"
+    if isinstance(obj, AdminUser):
+        return obj.username
+    return getattr(obj, "name", "") or type(obj).__name__.lower()
+
+
+def _audit(obj, action: str, changes: dict | None = None) -> None:
+    audit.record(db.session, action, object_type(obj), obj.id, object_label(obj), changes)
 
 
 def update_settings(data: dict) -> Settings:
@@ -300,7 +327,144 @@ def delete(obj) -> None:
     if isinstance(obj, Account):
         # Recordings outlive their account (they are the customer's data); keep the number on them.
         db.session.execute(db.update(Recording).where(Recording.account_id == obj.id).values(account_id=None))
+    _audit(obj, "delete", audit.diff(audit.flatten(to_dict(obj)), {}))
     db.session.delete(obj)
+    _commit()
+
+
+# ---------------------------------------------------------------------------------------------- recordings
+
+
+def recording_accessed(recording: Recording, action: str) -> None:
+    """Record that someone played or downloaded a recording (its own small transaction)."""
+    _audit(recording, action)
+    db.session.commit()
+
+
+def delete_recording(recording: Recording, recordings_dir: str) -> None:
+    """Delete a recording (row, then file) with its audit event in the same transaction."""
+    from .recordings import delete_recording as delete_row_and_file
+
+    _audit(recording, "delete")
+    delete_row_and_file(db.session, recording, recordings_dir)
+
+
+def resend_recording(recording: Recording) -> str:
+    """'Send again' (callrec.outbox.requeue) and its audit event; returns the recipient, or raises RequeueRefused."""
+    from . import outbox
+
+    try:
+        outbox.requeue(recording.delivery)
+    except outbox.RequeueRefused:
+        db.session.rollback()
+        raise
+    _audit(recording, "resend", {"recipient": [None, recording.delivery.recipient]})
+    db.session.commit()
+    return recording.delivery.recipient
+
+
+# ---------------------------------------------------------------------------------------------- tokens, users
+
+
+def create_token(name: str, scope: str = "write", lifetime_days: int | None = None) -> tuple[ApiToken, str]:
+    """Issue an API token (scope read or write; expiring after `lifetime_days`, None: never); return it once."""
+    errors: Errors = {}
+    name = name.strip() if isinstance(name, str) else name
+    message = rules.text_error(name) or (None if isinstance(name, str) and 1 <= len(name) <= 80
+                                         else "1 to 80 characters.")
+    if message:
+        errors["name"] = message
+    if scope not in TOKEN_SCOPES:
+        errors["scope"] = "Choose one of: " + ", ".join(TOKEN_SCOPES) + "."
+    if lifetime_days is not None and (isinstance(lifetime_days, bool) or not isinstance(lifetime_days, int)
+                                      or not 1 <= lifetime_days <= 3650):
+        errors["lifetime_days"] = "A whole number of days from 1 to 3650 (or none: never expires)."
+    if errors:
+        raise ValidationFailed("Some fields are invalid.", errors)
+    from datetime import timedelta
+
+    expires = utcnow() + timedelta(days=lifetime_days) if lifetime_days else None
+    row, token = ApiToken.issue(name, scope=scope, expires_at=expires)
+    db.session.add(row)
+    _commit(lambda: audit.record(db.session, "token-create", "api_token", row.id, row.name, {
+        "scope": [None, scope], "expires_at": [None, expires.isoformat() if expires else None]}))
+    return row, token
+
+
+def revoke_token(row: ApiToken) -> None:
+    audit.record(db.session, "token-revoke", "api_token", row.id, row.name)
+    db.session.delete(row)
+    _commit()
+
+
+def _password_error(password) -> str | None:
+    if not isinstance(password, str) or len(password) < 8:
+        return "At least 8 characters."
+    return rules.text_error(password) or (None if len(password) <= 200 else "At most 200 characters.")
+
+
+def create_user(username: str, password: str, role: str = "admin") -> AdminUser:
+    errors: Errors = {}
+    username = username.strip() if isinstance(username, str) else username
+    message = rules.text_error(username) or (None if isinstance(username, str) and 1 <= len(username) <= 80
+                                             else "1 to 80 characters.")
+    if message:
+        errors["username"] = message
+    if role not in ROLES:
+        errors["role"] = "Choose one of: " + ", ".join(ROLES) + "."
+    if (message := _password_error(password)):
+        errors["password"] = message
+    if errors:
+        raise ValidationFailed("Some fields are invalid.", errors)
+    if db.session.scalar(select(AdminUser.id).where(AdminUser.username == username)) is not None:
+        raise Conflict(f"An admin user named {username!r} exists already.", {"username": "Already in use."})
+    user = AdminUser(username=username, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    _commit(lambda: audit.record(db.session, "user-create", "admin_user", user.id, username,
+                                 {"role": [None, role]}))
+    return user
+
+
+def update_user(user: AdminUser, role: str | None = None, password: str | None = None) -> None:
+    """An admin changes another user's role or sets a new password for them (which ends their sessions)."""
+    errors: Errors = {}
+    if role is not None and role not in ROLES:
+        errors["role"] = "Choose one of: " + ", ".join(ROLES) + "."
+    if password is not None and (message := _password_error(password)):
+        errors["password"] = message
+    if errors:
+        raise ValidationFailed("Some fields are invalid.", errors)
+    changes: dict = {}
+    if role is not None and role != user.role:
+        if user.role == "admin" and _last_admin(user):
+            raise Conflict("This is the last admin: make someone else an admin first.", {"role": "Last admin."})
+        changes["role"] = [user.role, role]
+        user.role = role
+        user.end_sessions()  # a changed role applies at once, not at the next login
+    if password is not None:
+        user.set_password(password)
+        changes["password"] = ["(set)", "(reset)"]
+    if changes:
+        audit.record(db.session, "user-update", "admin_user", user.id, user.username, changes)
+    _commit()
+
+
+def _last_admin(user: AdminUser) -> bool:
+    others = db.session.scalar(select(func.count()).select_from(AdminUser)
+                               .where(AdminUser.role == "admin", AdminUser.id != user.id))
+    return not others
+
+
+def change_own_password(user: AdminUser, current: str, new: str) -> None:
+    """The user's own password: the current one is required; every session of the user ends (the caller logs
+    this one in again)."""
+    if not user.check_password(current or ""):
+        raise ValidationFailed("The current password is wrong.", {"current_password": "Wrong password."})
+    if (message := _password_error(new)):
+        raise ValidationFailed("Some fields are invalid.", {"new_password": message})
+    user.set_password(new)
+    audit.record(db.session, "password-change", "admin_user", user.id, user.username)
     _commit()
 
 

@@ -19,6 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Served over TLS: the browser must never send the session cookie over plain HTTP.
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
+    _trust_proxies(app)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None, so setdefault won't do
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -35,6 +36,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     views.register(app)
     cli.init_app(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind N reverse proxies, take the client's address (login throttling, audit) from X-Forwarded-For.
+
+    Only the last N entries are believed (werkzeug's ProxyFix): a client cannot pose as another address by
+    sending its own X-Forwarded-For, since the proxy appends the real one.
+    """
+    count = int(app.config.get("TRUSTED_PROXIES", app.config["CALLREC"].get("CALLREC_TRUSTED_PROXIES", 0)) or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
 
 def _check_secret_key(app: Flask) -> None:

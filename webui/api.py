@@ -9,12 +9,11 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from callrec import audit, services
 from callrec import calls as call_log
-from callrec import services
 from callrec.errors import CallrecError, NotFound, ValidationFailed
 from callrec.models import (Account, ApiToken, CallLog, CallRequest, Customer, CustomerClass, DialingRule, Product,
                             Recording, db, get_settings, utcnow)
-from callrec import recordings as recording_files
 from callrec.recordings import recording_query, recording_to_dict, safe_recording_path
 from callrec.validation import MAX_ID
 
@@ -66,19 +65,41 @@ def _authenticate():
     # compare_digest keeps the comparison constant-time even though the lookup already matched the hash
     if row is None or not hmac.compare_digest(row.token_hash, ApiToken.hash(token.strip())):
         return _unauthorized("The bearer token is not valid.")
-    g.api_token = row
     now = utcnow()
+    if row.expired(now):
+        return _unauthorized("The bearer token has expired.", "token-expired")
+    if request.method not in READ_METHODS and row.scope != "write":
+        return _forbidden("This token may only read (scope read); writes need a token with scope write.")
+    g.api_token = row
+    audit.act_as(audit.Actor(f"token {row.name} #{row.id}", request.remote_addr or ""))
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         # At most one write a minute per token, not one per request.
         row.last_used_at = now
         db.session.commit()
 
 
-def _unauthorized(message: str):
-    response = jsonify({"error": message, "error_id": "unauthorized", "fields": {}})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _unauthorized(message: str, error_id: str = "unauthorized"):
+    response = jsonify({"error": message, "error_id": error_id, "fields": {}})
     response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Bearer realm="callrec"'
+    error = "invalid_token"
+    response.headers["WWW-Authenticate"] = f'Bearer realm="callrec", error="{error}"' \
+        if error_id == "token-expired" else 'Bearer realm="callrec"'
     return response
+
+
+def _forbidden(message: str):
+    response = jsonify({"error": message, "error_id": "forbidden", "fields": {}})
+    response.status_code = 403
+    return response
+
+
+def first_request_of_a_play() -> bool:
+    """Whether to audit this file request: a player fetches a file in many Range requests, logged once (the first)."""
+    range_header = request.headers.get("Range", "").replace(" ", "")
+    return not range_header or range_header.startswith("bytes=0-")
 
 
 def _json_body() -> dict:
@@ -192,13 +213,15 @@ def recording_audio(object_id: int):
     path = safe_recording_path(recording, current_app.config["RECORDINGS_DIR"])
     if path is None:
         raise NotFound("The recording file is not available.")
+    if first_request_of_a_play():
+        services.recording_accessed(recording, "download")
     return send_file(path, mimetype="audio/wav", conditional=True, download_name=Path(path).name)
 
 
 @bp.delete("/recordings/<int:object_id>")
 def delete_recording(object_id: int):
     recording = services.get(Recording, object_id)
-    recording_files.delete_recording(db.session, recording, current_app.config["RECORDINGS_DIR"])
+    services.delete_recording(recording, current_app.config["RECORDINGS_DIR"])
     return "", 204
 
 
@@ -246,3 +269,17 @@ def control_call(leg_uuid: str, action: str):
 @bp.get("/call-requests/<int:object_id>")
 def get_call_request(object_id: int):
     return jsonify(call_log.call_request_to_dict(services.get(CallRequest, object_id)))
+
+
+@bp.get("/audit")
+def list_audit():
+    """The audit trail, newest first; filters: actor, action, object_type, object_id, since, until."""
+    page, per_page = _page_args()
+    try:
+        query = audit.audit_query(request.args)
+    except ValueError as exc:
+        raise ValidationFailed("Invalid filter.", {"filter": str(exc)}) from None
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    return jsonify({"items": [audit.event_to_dict(e) for e in result.items], "total": result.total,
+                    "page": page, "per_page": per_page})
+

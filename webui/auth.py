@@ -13,7 +13,9 @@ from callrec.models import AdminUser, db
 from callrec.validation import text_error
 
 from .forms import ConfirmForm, LoginForm
-from .throttle import LoginThrottle
+from callrec import audit
+
+from .throttle import DatabaseLoginThrottle, LoginThrottle
 
 bp = Blueprint("auth", __name__)
 
@@ -62,8 +64,16 @@ def login():
         if _password_matches(user, form.password.data or ""):
             throttle.succeeded(address, name)
             login_user(user)
+            audit.record(db.session, "login", "admin_user", user.id, user.username,
+                         actor=audit.Actor(f"{user.role} {user.username}", address))
+            db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
         throttle.failed(address, name)
+        # A failed login names the user only when there is one (a typed name may be someone's password).
+        audit.record(db.session, "login-failed", "admin_user", user.id if user else None,
+                     user.username if user else "", actor=audit.Actor(
+                         f"{user.role} {user.username}" if user else "unknown user", address))
+        db.session.commit()
         flash(FAILED, "error")
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form)
@@ -74,10 +84,13 @@ def login_throttle() -> LoginThrottle:
     throttle = current_app.extensions.get("callrec_login_throttle")
     if throttle is None:
         config = current_app.config
-        throttle = LoginThrottle(pair_limit=config.get("LOGIN_MAX_FAILURES", 5),
-                                 address_limit=config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
-                                 window_seconds=config.get("LOGIN_WINDOW_SECONDS", 15 * 60),
-                                 lock_seconds=config.get("LOGIN_LOCK_SECONDS", 15 * 60))
+        # In the database: every gunicorn worker counts the same failures (an attacker gains nothing from
+        # landing on another worker), and a restart forgets none.
+        throttle = DatabaseLoginThrottle(lambda: db.session,
+                                         pair_limit=config.get("LOGIN_MAX_FAILURES", 5),
+                                         address_limit=config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+                                         window_seconds=config.get("LOGIN_WINDOW_SECONDS", 15 * 60),
+                                         lock_seconds=config.get("LOGIN_LOCK_SECONDS", 15 * 60))
         current_app.extensions["callrec_login_throttle"] = throttle
     return throttle
 

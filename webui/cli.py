@@ -12,7 +12,20 @@ from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from callrec.models import AdminUser, ApiToken, db, ensure_singletons
+from callrec import audit, services
+from callrec.errors import CallrecError
+from callrec.models import ROLES, TOKEN_SCOPES, AdminUser, ApiToken, db, ensure_singletons, utcnow
+
+
+def _cli_actor() -> None:
+    """What the command line changes is audited as 'cli <login name>'."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        who = "unknown"
+    audit.act_as(audit.Actor(f"cli {who}"))
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +44,9 @@ def init_app(app: Flask) -> None:
 @click.argument("name")
 @click.option("--generate", is_flag=True, help="Generate a password instead of asking for one.")
 @click.option("--if-none", is_flag=True, help="Do nothing when an admin user already exists.")
-def create_admin(name: str, generate: bool, if_none: bool) -> None:
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True,
+              help="admin: may change everything; auditor: sees everything, changes nothing.")
+def create_admin(name: str, generate: bool, if_none: bool, role: str) -> None:
     """Create an admin user NAME; asks for a password, or generates one (printed once)."""
     if if_none and db.session.scalar(select(func.count()).select_from(AdminUser)):
         click.echo("An admin user exists already; nothing to do.")
@@ -39,11 +54,12 @@ def create_admin(name: str, generate: bool, if_none: bool) -> None:
     if db.session.scalar(select(AdminUser).where(AdminUser.username == name)) is not None:
         raise click.ClickException(f"An admin user named {name!r} exists already.")
     password, generated = _new_password(generate)
-    user = AdminUser(username=name)
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
-    click.echo(f"Created admin user {name!r}.")
+    _cli_actor()
+    try:
+        services.create_user(name, password, role)
+    except CallrecError as exc:
+        raise click.ClickException(f"{exc.message} {exc.fields}") from None
+    click.echo(f"Created {'admin user' if role == 'admin' else role} {name!r}.")
     if generated:
         click.echo(f"One-time password for {name}: {password}")
         click.echo("It is shown only now; log in at /login and keep it safe.")
@@ -71,8 +87,8 @@ def reset_password(name: str, generate: bool) -> None:
     if user is None:
         raise click.ClickException(f"No admin user named {name!r}.")
     password, generated = _new_password(generate)
-    user.set_password(password)  # also replaces the session token: the user's sessions end
-    db.session.commit()
+    _cli_actor()
+    services.update_user(user, password=password)  # also replaces the session token: the user's sessions end
     click.echo(f"New password set for {name!r}; their sessions have ended.")
     if generated:
         click.echo(f"One-time password for {name}: {password}")
@@ -81,27 +97,41 @@ def reset_password(name: str, generate: bool) -> None:
 @click.command("create-token")
 @with_appcontext
 @click.argument("name")
-def create_token(name: str) -> None:
+@click.option("--scope", type=click.Choice(TOKEN_SCOPES), default="write", show_default=True,
+              help="read: GET only (a write gets 403); write: read and change.")
+@click.option("--expires-in-days", type=click.IntRange(0, 3650), default=365, show_default=True,
+              help="Lifetime in days; 0: never expires.")
+def create_token(name: str, scope: str, expires_in_days: int) -> None:
     """Create an API token NAME and print it (the last line of the output; only its hash is stored)."""
-    row, token = ApiToken.issue(name)
-    db.session.add(row)
-    db.session.commit()
-    click.echo(f"Created API token {name!r}; use it as 'Authorization: Bearer <token>'. It is shown only once:")
+    _cli_actor()
+    try:
+        row, token = services.create_token(name, scope, expires_in_days or None)
+    except CallrecError as exc:
+        raise click.ClickException(f"{exc.message} {exc.fields}") from None
+    expiry = row.expires_at.strftime("%Y-%m-%d %H:%M UTC") if row.expires_at else "never"
+    click.echo(f"Created API token {name!r} (scope {scope}, expires {expiry}); use it as "
+               "'Authorization: Bearer <token>'. It is shown only once:")
     click.echo(token)
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "never"
 
 
 @click.command("list-tokens")
 @with_appcontext
 def list_tokens() -> None:
-    """List the API tokens: id, name, created, last used (never the tokens, which are not stored)."""
+    """List the API tokens: id, name, scope, created, expires, last used (never the tokens, which are not stored)."""
     rows = db.session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
     if not rows:
         click.echo("No API tokens.")
         return
-    click.echo(f"{'id':>5}  {'name':<24} {'created (UTC)':<20} last used (UTC)")
+    now = utcnow()
+    click.echo(f"{'id':>5}  {'name':<24} {'scope':<6} {'created (UTC)':<20} {'expires (UTC)':<28} last used (UTC)")
     for row in rows:
-        last = row.last_used_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_used_at else "never"
-        click.echo(f"{row.id:>5}  {row.name:<24} {row.created_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {last}")
+        expires = _when(row.expires_at) + (" (expired)" if row.expired(now) else "")
+        click.echo(f"{row.id:>5}  {row.name:<24} {row.scope:<6} {_when(row.created_at):<20} {expires:<28} "
+                   f"{_when(row.last_used_at)}")
 
 
 @click.command("revoke-token")
@@ -112,8 +142,8 @@ def revoke_token(token_id: int) -> None:
     row = db.session.get(ApiToken, token_id) if 1 <= token_id <= 2**31 - 1 else None
     if row is None:
         raise click.ClickException(f"No API token with id {token_id}.")
-    db.session.delete(row)
-    db.session.commit()
+    _cli_actor()
+    services.revoke_token(row)
     click.echo(f"Revoked API token {token_id} ({row.name!r}).")
 
 
@@ -147,7 +177,8 @@ def deliver(limit: int) -> None:
 @click.command("purge-recordings")
 @with_appcontext
 def purge_recordings() -> None:
-    """Delete the recordings older than the settings' retention period (for cron; the controller does it too)."""
+    """Delete the recordings older than the settings' retention period, and audit events older than theirs
+    (for cron; the controller does it too)."""
     from flask import current_app
 
     from callrec.retention import purge_expired
@@ -158,4 +189,10 @@ def purge_recordings() -> None:
         total += deleted
         if deleted == 0:
             break
+    from callrec.audit import purge_expired as purge_audit
+
+    events = 0
+    while (deleted := purge_audit(db.session)):
+        events += deleted
     click.echo(f"Retention: {total} recording(s) deleted.")
+    click.echo(f"Audit trail: {events} event(s) older than its retention deleted.")

@@ -209,6 +209,9 @@ class SettingsForm(ServiceForm):
     attachment_max_bytes = StringField("Largest attachment (bytes)",
                                        description="Larger recordings are sent as a download link.")
     max_delivery_attempts = StringField("Delivery attempts before giving up")
+    audit_retention_days = StringField("Audit trail retention (days)",
+                                       description="0 keeps it forever; never shorter than the recordings' "
+                                                   "retention.")
 
     def payload(self) -> dict:
         return {
@@ -228,4 +231,50 @@ class SettingsForm(ServiceForm):
             "time_zone": (self.time_zone.data or "").strip(),
             "attachment_max_bytes": _whole(self.attachment_max_bytes.data),
             "max_delivery_attempts": _whole(self.max_delivery_attempts.data),
+            "audit_retention_days": _whole(self.audit_retention_days.data),
         }
+
+
+class TokenForm(FlaskForm):
+    """A new API token: a name, a scope and a lifetime (the service checks them)."""
+
+    name = StringField("Name", description="Who or what uses it, e.g. billing.")
+    scope = SelectField("Scope", choices=[SelectChoice("read", "read — GET only"),
+                                          SelectChoice("write", "write — read and change")],
+                        validate_choice=False)
+    lifetime_days = StringField("Lifetime (days)", default="90", description="Empty: never expires.")
+
+    def payload(self) -> dict:
+        lifetime = _str(self.lifetime_days.data)
+        return {"name": self.name.data or "", "scope": self.scope.data,
+                "lifetime_days": _whole(lifetime) if lifetime else None}
+
+    def show_errors(self, fields: dict[str, str], message: str = "") -> None:
+        ServiceForm.show_errors(self, fields, message)  # type: ignore[arg-type]
+
+
+class NewUserForm(FlaskForm):
+    username = StringField("Username")
+    role = SelectField("Role", choices=[SelectChoice("admin", "admin — may change everything"),
+                                        SelectChoice("auditor", "auditor — sees everything, changes nothing")],
+                       validate_choice=False)
+    password = PasswordField("Password", description="At least 8 characters; the user can change it later.")
+
+    def show_errors(self, fields: dict[str, str], message: str = "") -> None:
+        ServiceForm.show_errors(self, fields, message)  # type: ignore[arg-type]
+
+
+class EditUserForm(FlaskForm):
+    role = SelectField("Role", choices=NewUserForm.role.kwargs["choices"], validate_choice=False)
+    password = PasswordField("New password", description="Empty: unchanged. A new password ends their sessions.")
+
+    def show_errors(self, fields: dict[str, str], message: str = "") -> None:
+        ServiceForm.show_errors(self, fields, message)  # type: ignore[arg-type]
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password")
+    new_password = PasswordField("New password", description="At least 8 characters. Your other sessions end.")
+
+    def show_errors(self, fields: dict[str, str], message: str = "") -> None:
+        ServiceForm.show_errors(self, fields, message)  # type: ignore[arg-type]

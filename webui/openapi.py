@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask
 
+from callrec.audit import ACTIONS, OBJECT_TYPES
 from callrec.calls import DECISIONS
 from callrec.policy import CONFIG_FLAGS
 from callrec.recordings import DELIVERY_STATUSES, DIRECTIONS, STATUSES
@@ -86,6 +87,8 @@ INPUT_FIELDS: dict[str, dict] = {
         "time_zone": {"type": "string", "description": "An IANA time zone name, e.g. Europe/Berlin."},
         "attachment_max_bytes": {"type": "integer", "minimum": 0, "maximum": 1 << 30},
         "max_delivery_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
+        "audit_retention_days": {"type": "integer", "minimum": 0, "maximum": 36500,
+                                 "description": "0: forever; never purged before the recordings' retention."},
     },
 }
 REQUIRED_ON_CREATE = {
@@ -209,13 +212,22 @@ def _schemas() -> dict:
             "required": ["id", "leg_uuid", "account_number", "action", "status", "detail"]},
         "CallControl": _object({"account": {"type": "string", "minLength": 1, "maxLength": 64,
                                             "description": "Default: the leg's account."}}),
+        "AuditEvent": _object({
+            "id": ID, "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string", "description": "'admin NAME', 'token NAME #ID', 'cli ...' or 'system'."},
+            "address": {"type": "string"}, "action": {"enum": list(ACTIONS)},
+            "object_type": {"type": "string"}, "object_id": {"type": ["integer", "null"]},
+            "object_label": {"type": "string"},
+            "changes": {"type": "object", "description": "{field: [before, after]}",
+                        "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2}},
+        }, ("id", "at", "actor", "address", "action", "object_type", "object_id", "object_label", "changes")),
     }
     for segment, (name, _) in RESOURCE_SCHEMAS.items():
         schemas[name] = _output(name)
         schemas[name + "Create"] = _object(INPUT_FIELDS[name], REQUIRED_ON_CREATE[name])
         schemas[name + "Update"] = _object(
             {**INPUT_FIELDS[name], "id": {**ID, "description": "Read-only: allowed only as the object's own id."}})
-    for name in [*(n for n, _ in RESOURCE_SCHEMAS.values()), "Recording", "Call"]:
+    for name in [*(n for n, _ in RESOURCE_SCHEMAS.values()), "Recording", "Call", "AuditEvent"]:
         schemas[name + "Page"] = _object({
             "items": {"type": "array", "items": _ref(name)},
             "total": {"type": "integer", "minimum": 0},
@@ -229,7 +241,8 @@ def _schemas() -> dict:
 
 ERRORS = {
     400: "Bad request",
-    401: "No or invalid bearer token",
+    401: "No, an invalid or an expired bearer token (error_id token-expired)",
+    403: "The token's scope is read: it may not write",
     404: "No such object (or route)",
     405: "Method not allowed on this path",
     409: "Duplicate number or name, or the object is still in use (nothing changed)",
@@ -243,6 +256,11 @@ def _json(schema_name: str, description: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     return {str(code): {"$ref": f"#/components/responses/E{code}"} for code in (401, *codes)}
+
+
+def _write_errors(*codes: int) -> dict:
+    """A write's errors: also 403 for a token whose scope is read."""
+    return _errors(403, *codes)
 
 
 def _body(schema_name: str) -> dict:
@@ -290,17 +308,17 @@ def _resource_operation(endpoint: str, segment: str) -> dict:
                 "responses": {"200": _json(name + "Page", "One page, by id"), **_errors(422)}}
     if endpoint == "api.create_object":
         return {"summary": f"Create a {label}", "requestBody": _body(name + "Create"),
-                "responses": {"201": _json(name, "Created"), **_errors(409, 422)}}
+                "responses": {"201": _json(name, "Created"), **_write_errors(409, 422)}}
     if endpoint == "api.get_object":
         return {"summary": f"Get a {label}", "parameters": [OBJECT_ID],
                 "responses": {"200": _json(name, "The object"), **_errors(404)}}
     if endpoint == "api.update_object":
         return {"summary": f"Update a {label} (any subset of its fields)", "parameters": [OBJECT_ID],
                 "requestBody": _body(name + "Update"),
-                "responses": {"200": _json(name, "Updated"), **_errors(404, 409, 422)}}
+                "responses": {"200": _json(name, "Updated"), **_write_errors(404, 409, 422)}}
     if endpoint == "api.delete_object":
         return {"summary": f"Delete a {label}", "parameters": [OBJECT_ID],
-                "responses": {"204": {"description": "Deleted"}, **_errors(404, *((409,) if in_use else ()))}}
+                "responses": {"204": {"description": "Deleted"}, **_write_errors(404, *((409,) if in_use else ()))}}
     raise KeyError(endpoint)
 
 
@@ -315,7 +333,7 @@ OPERATIONS: dict[str, dict] = {
                               "responses": {"200": _json("Settings", "The settings"), **_errors()}},
     "api.patch_settings": {"summary": "Update the global settings (any subset)",
                            "requestBody": _body("SettingsUpdate"),
-                           "responses": {"200": _json("Settings", "Updated"), **_errors(422)}},
+                           "responses": {"200": _json("Settings", "Updated"), **_write_errors(422)}},
     "api.list_recordings": {"summary": "List recordings, newest first",
                             "parameters": RECORDING_FILTERS + PAGE_PARAMS,
                             "responses": {"200": _json("RecordingPage", "One page"), **_errors(422)}},
@@ -344,7 +362,19 @@ OPERATIONS: dict[str, dict] = {
     "api.get_call_request": {"summary": "A start/stop request and its outcome", "parameters": [OBJECT_ID],
                              "responses": {"200": _json("CallRequest", "The request"), **_errors(404)}},
     "api.delete_recording": {"summary": "Delete a recording and its file", "parameters": [OBJECT_ID],
-                             "responses": {"204": {"description": "Deleted"}, **_errors(404)}},
+                             "responses": {"204": {"description": "Deleted"}, **_write_errors(404)}},
+    "api.list_audit": {
+        "summary": "The audit trail, newest first: who changed, played, downloaded, deleted or re-sent what, tokens "
+                   "created and revoked, logins",
+        "parameters": [
+            {"name": "actor", "in": "query", "schema": {"type": "string", "maxLength": 120}},
+            {"name": "action", "in": "query", "schema": {"enum": list(ACTIONS)}},
+            {"name": "object_type", "in": "query", "schema": {"enum": list(OBJECT_TYPES)}},
+            {"name": "object_id", "in": "query", "schema": ID},
+            {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+            {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+            *PAGE_PARAMS],
+        "responses": {"200": _json("AuditEventPage", "One page"), **_errors(422)}},
     "api.recording_audio": {
         "summary": "The recording's WAV file (HTTP Range and conditional requests supported)",
         "parameters": [OBJECT_ID],

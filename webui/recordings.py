@@ -7,10 +7,10 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import false, select
 
-from callrec import outbox
+from callrec import outbox, services
 from callrec.models import Account, Delivery, Recording, db
 from callrec.validation import id_error
-from callrec.recordings import (DELIVERY_STATUSES, DIRECTIONS, STATUSES, delete_recording, parse_time, pause_spans,
+from callrec.recordings import (DELIVERY_STATUSES, DIRECTIONS, STATUSES, parse_time, pause_spans,
                                 recording_query, safe_recording_path)
 
 from .crud import paginate
@@ -86,6 +86,10 @@ def audio(recording_id: int):
     if path is None:
         abort(404)
     download = request.args.get("download") == "1"
+    from .api import first_request_of_a_play
+
+    if first_request_of_a_play():
+        services.recording_accessed(recording, "download" if download else "play")
     response = send_file(path, mimetype="audio/wav", conditional=True, as_attachment=download,
                          download_name=Path(path).name)
     response.headers["Cache-Control"] = "private, no-store"
@@ -98,7 +102,7 @@ def delete(recording_id: int):
     form = ConfirmForm()
     if form.validate_on_submit():
         label = f"{recording.account_number} {recording.direction} call"
-        delete_recording(db.session, recording, current_app.config["RECORDINGS_DIR"])
+        services.delete_recording(recording, current_app.config["RECORDINGS_DIR"])
         flash(f"Deleted the recording of the {label}.", "success")
         return redirect(url_for(".index"))
     return render_template("recordings/confirm_delete.html", rec=recording, form=form)
@@ -115,11 +119,9 @@ def send_again(recording_id: int):
         flash("This recording has no email delivery yet (it is still being recorded).", "error")
         return redirect(url_for(".show", recording_id=recording_id))
     try:
-        outbox.requeue(delivery)  # asks the account's current policy for the recipient
+        recipient = services.resend_recording(recording)  # asks the account's current policy for the recipient
     except outbox.RequeueRefused as exc:
-        db.session.rollback()
         flash(f"Not sent again: {exc.message}.", "error")
     else:
-        db.session.commit()
-        flash(f"The recording will be sent again, to {delivery.recipient}.", "success")
+        flash(f"The recording will be sent again, to {recipient}.", "success")
     return redirect(url_for(".show", recording_id=recording_id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -37,6 +37,10 @@ class IdConverter(IntegerConverter):
 
 
 PUBLIC_ENDPOINTS = PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "download.recording"})
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a read-only user (auditor) may still POST: ending their session and changing their own password.
+READ_ONLY_ALLOWED = frozenset({"auth.logout", "users.password"})
 
 # No inline script or style anywhere: the pages' own JS and CSS are static files.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -73,11 +77,11 @@ def ago(value: datetime | None) -> str:
 
 
 def register(app: Flask) -> None:
-    from . import (accounts, customer_classes, customers, dashboard, dialing_rules, products, recordings,
-                   settings)
+    from . import (accounts, audit_log, customer_classes, customers, dashboard, dialing_rules, products, recordings,
+                   settings, tokens, users)
 
     for module in (dashboard, settings, customer_classes, dialing_rules, customers, products, accounts,
-                   recordings):
+                   recordings, tokens, users, audit_log):
         app.register_blueprint(module.bp)
     from . import calls
 
@@ -92,6 +96,13 @@ def register(app: Flask) -> None:
             return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
+        from callrec import audit
+
+        audit.act_as(audit.Actor(f"{current_user.role} {current_user.username}", request.remote_addr or ""))
+        if current_user.read_only and request.method not in SAFE_METHODS \
+                and request.endpoint not in READ_ONLY_ALLOWED:
+            # Auditors change nothing: one check for every route, so a new form cannot forget it.
+            abort(403, "Your role (auditor) may look at everything but change nothing.")
         return None
 
     @app.after_request

@@ -127,7 +127,9 @@ def test_pages_fit_a_phone_screen(app, phone_page):
     make_recording(app, ids["account"], str(wav))
     log_in(page)
     for name, url in (("dashboard", "/"), ("accounts", "/accounts/"), ("account", f"/accounts/{ids['account']}"),
-                      ("recordings", "/recordings/"), ("calls", "/calls/"), ("settings", "/settings/")):
+                      ("recordings", "/recordings/"), ("calls", "/calls/"), ("settings", "/settings/"),
+                      ("tokens", "/tokens/"), ("users", "/users/"), ("audit", "/audit/"),
+                      ("password", "/users/password")):
         page.goto(url)
         # nothing wider than the screen, except inside a table's own scroll box
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -39,3 +39,13 @@ def test_controller_with_the_full_emulator(work):
                  settle=20)
     assert r["uuid_record_received"] == r["uuid_record_expected"] == 20
     assert r["latency_all"]["n"] == 20
+
+
+def test_login_flood_bench_reports_every_figure(capsys):
+    from bench import login_flood
+
+    assert login_flood.main(["--clients", "2", "--seconds", "1", "--samples", "5"]) == 0
+    out = capsys.readouterr().out
+    for figure in ("dashboard latency idle:", "dashboard latency under flood:", "login POSTs",
+                   "5 failures before the lock"):  # 5: both workers count the same failures
+        assert figure in out, out

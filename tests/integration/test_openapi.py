@@ -140,3 +140,37 @@ def test_a_null_email_is_422_naming_the_field_not_a_conflict(app, api, method, u
     assert response.status_code == 422, response.json
     assert field in response.json["fields"]
     assert api.get("/api/v1/settings").json == before  # nothing changed
+
+
+def test_every_write_operation_documents_the_403_of_a_read_token_and_reads_do_not(client):
+    doc = _document(client)
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert ("403" in operation["responses"]) == (method in ("post", "patch", "put", "delete")), (path, method)
+
+
+def test_the_403_of_a_read_token_and_the_401_of_an_expired_one_match_the_error_body(app, client):
+    from datetime import timedelta
+
+    from callrec.models import ApiToken, db, utcnow
+
+    doc = _document(client)
+    with app.app_context():
+        read_row, read = ApiToken.issue("r", scope="read")
+        old_row, old = ApiToken.issue("o", expires_at=utcnow() - timedelta(days=1))
+        db.session.add_all([read_row, old_row])
+        db.session.commit()
+    for token, method, status in ((read, "DELETE", 403), (old, "GET", 401)):
+        response = client.open("/api/v1/accounts/1", method=method, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == status
+        assert _validator(doc, "Error").is_valid(response.json), response.json
+
+
+def test_the_audit_trail_is_a_documented_operation(app, api, client):
+    doc = _document(client)
+    operation = doc["paths"]["/api/v1/audit"]["get"]
+    assert {p["name"] for p in operation["parameters"]} >= {"actor", "action", "object_type", "since", "until"}
+    api.post("/api/v1/customer-classes", json={"name": "Gold"})
+    answer = api.get("/api/v1/audit").json
+    assert answer["total"] == 1
+    assert _validator(doc, "AuditEventPage").is_valid(answer), answer

@@ -74,19 +74,20 @@ def _login_cookie(app) -> str:
     return next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
 
 
-def test_the_session_cookie_is_secure_when_the_public_url_is_https(database_url, tmp_path):
+def test_the_session_cookie_is_secure_when_the_public_url_is_https(app, database_url, tmp_path):
+    # `app` first: on PostgreSQL it empties the shared database (a previous test left its admin there).
     from callrec.models import AdminUser, db
     from webui import create_app
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "s",
-                      "PUBLIC_URL": "https://callrec.example.net"})
-    with app.app_context():
+    https_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "s",
+                            "PUBLIC_URL": "https://callrec.example.net"})
+    with https_app.app_context():
         user = AdminUser(username=ADMIN_NAME)
         user.set_password(ADMIN_PASSWORD)
         db.session.add(user)
         db.session.commit()
-    assert "; Secure" in _login_cookie(app)
-    db_app_cleanup(app)
+    assert "; Secure" in _login_cookie(https_app)
+    db_app_cleanup(https_app)
 
 
 def test_the_session_cookie_is_not_secure_over_plain_http(app, admin):
