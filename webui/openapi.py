@@ -358,7 +358,7 @@ OPERATIONS: dict[str, dict] = {
                               "headers": {"Location": {"schema": {"type": "string"},
                                                        "description": "The request to poll"}},
                               "content": {"application/json": {"schema": _ref("CallRequest")}}},
-                      **_errors(404, 409, 422)}},
+                      **_write_errors(404, 409, 422)}},
     "api.get_call_request": {"summary": "A start/stop request and its outcome", "parameters": [OBJECT_ID],
                              "responses": {"200": _json("CallRequest", "The request"), **_errors(404)}},
     "api.delete_recording": {"summary": "Delete a recording and its file", "parameters": [OBJECT_ID],
